@@ -1,0 +1,41 @@
+# Concord — the two commands of a fresh machine are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: install demo serve test test-fast lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+## Install, create the demo project on the embedded SQLite database, and serve it.
+demo: install
+	$(BIN)/concord demo
+
+serve: install
+	$(BIN)/concord db upgrade
+	$(BIN)/concord serve
+
+## The whole test suite: SQLite always, Postgres too when it answers at CONCORD_TEST_POSTGRES_URL.
+test: install
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+## Everything but the browser tests, on one process (quick feedback while working).
+test-fast: install
+	$(BIN)/python -m pytest -m "not browser and not slow" -x -q $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check app tests bench migrations
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,167 @@
+"""The one gate every route passes: who is calling, CSRF for browser writes, and project roles.
+
+`guard` is installed on the whole app (see app.main), so a new route cannot forget it: every route
+requires a logged-in user unless its endpoint is marked `@public`. Routes that act on a project
+declare `Depends(require_role(Role.x))`, which answers 404 to non-members (existence is not
+revealed) and 403 to members whose role is too low.
+"""
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request
+
+from app.auth import service
+from app.auth.models import Role, User
+from app.auth.service import Principal
+from app.core.config import Settings
+from app.core.db import DbSession
+from app.core.errors import Forbidden, NotFound, Unauthorized
+from app.core.security import sign, unsign
+from app.projects.models import Project
+
+SESSION_COOKIE = "concord_session"
+ANON_CSRF_COOKIE = "concord_csrf"  # double-submit token for forms before login
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def public(endpoint: F) -> F:
+    """Mark a route as reachable without login (login page, health check, static assets)."""
+    endpoint.__concord_public__ = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def is_public(endpoint: Any) -> bool:
+    return bool(getattr(endpoint, "__concord_public__", False))
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def identify(request: Request, db: DbSession) -> Principal | None:
+    """The caller from a Bearer token or the session cookie; a bad Bearer token is refused outright."""
+    settings = settings_of(request)
+    authorization = request.headers.get("authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        principal = service.token_principal(db, token=token.strip()) if scheme.lower() == "bearer" else None
+        if principal is None:
+            raise Unauthorized("the API token is invalid or revoked")
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        token = unsign(cookie, request.app.state.secret_key) if cookie else None
+        principal = service.session_principal(db, token=token, settings=settings) if token else None
+    if principal is not None and db.dirty:
+        db.commit()  # only the last-seen stamp; nothing of the route's has happened yet
+    return principal
+
+
+async def guard(request: Request, principal: Annotated[Principal | None, Depends(identify)]) -> None:
+    request.state.principal = principal
+    request.state.csrf_token = _csrf_token_for(request, principal)
+    if principal is None and not is_public(request.scope.get("endpoint")):
+        raise Unauthorized("log in to continue")
+    if request.method in SAFE_METHODS or (principal is not None and principal.token is not None):
+        return  # reads, and scripts with a Bearer token (no ambient credential to ride on)
+    _check_origin(request)
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and _is_form(request):
+        sent = (await request.form()).get("csrf_token")  # cached: the route reads the same form
+    if not isinstance(sent, str) or not secrets.compare_digest(sent, request.state.csrf_token):
+        raise Forbidden("the form has expired or did not come from this site; reload the page and try again")
+
+
+def _csrf_token_for(request: Request, principal: Principal | None) -> str:
+    if principal is not None and principal.session is not None:
+        return principal.session.csrf_token
+    cookie = request.cookies.get(ANON_CSRF_COOKIE)
+    token = unsign(cookie, request.app.state.secret_key) if cookie else None
+    if token is None:
+        token = secrets.token_urlsafe(32)
+        request.state.new_anon_csrf = sign(token, request.app.state.secret_key)
+    return token
+
+
+def _is_form(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "")
+    return content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
+
+
+def _check_origin(request: Request) -> None:
+    """Refuse a browser write whose Origin is another site (the token check is the main defence)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    allowed = {_origin_of(settings_of(request).base_url), _origin_of(str(request.base_url))}
+    forwarded_host = request.headers.get("x-forwarded-host")
+    if forwarded_host:
+        scheme = request.headers.get("x-forwarded-proto", request.url.scheme)
+        allowed.add(f"{scheme}://{forwarded_host.split(',')[0].strip()}")
+    if origin not in allowed:
+        raise Forbidden("cross-site request refused")
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def current_principal(request: Request) -> Principal:
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        raise Unauthorized("log in to continue")
+    return principal
+
+
+def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> User:
+    return principal.user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_site_admin(user: CurrentUser) -> User:
+    if not user.is_site_admin:
+        raise Forbidden("only a site admin can do this")
+    return user
+
+
+SiteAdmin = Annotated[User, Depends(require_site_admin)]
+
+
+@dataclass
+class ProjectAccess:
+    user: User
+    project: Project
+    role: Role
+
+    def at_least(self, role: Role) -> bool:
+        return self.role.rank >= role.rank
+
+
+def require_role(minimum: Role) -> Callable[..., ProjectAccess]:
+    """Dependency: the caller's access to the path's `project_id`, at least `minimum`."""
+
+    def dependency(project_id: int, user: CurrentUser, db: DbSession) -> ProjectAccess:
+        project = db.get(Project, project_id)
+        role = service.project_role(db, user=user, project_id=project_id) if project else None
+        if project is None or role is None:
+            raise NotFound("project not found")
+        if role.rank < minimum.rank:
+            raise Forbidden(f"this needs the {minimum} role in project {project.name}")
+        return ProjectAccess(user=user, project=project, role=role)
+
+    return dependency
+
+
+InspectorAccess = Annotated[ProjectAccess, Depends(require_role(Role.inspector))]
+ReviewerAccess = Annotated[ProjectAccess, Depends(require_role(Role.reviewer))]
+AdminAccess = Annotated[ProjectAccess, Depends(require_role(Role.admin))]

@@ -1,0 +1,75 @@
+"""Settings, read once from the environment (prefix CONCORD_) and validated before start-up."""
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The value docker-compose.yml and the README show as an example; refused as a real key.
+EXAMPLE_SECRET_KEY = "change-me-to-a-long-random-string"  # noqa: S105
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONCORD_", extra="ignore")
+
+    database_url: str = "sqlite:///var/concord.db"  # embedded default; Postgres in production
+    data_dir: Path = Path("var")
+    secret_key: SecretStr | None = None  # None: generated once into data_dir/secret_key
+    base_url: str = "http://127.0.0.1:8000"
+
+    # Sessions and login
+    session_idle_minutes: int = Field(default=12 * 60, ge=1)
+    session_max_hours: int = Field(default=7 * 24, ge=1)
+    secure_cookies: bool = False  # set true when served over https
+    login_max_failures: int = Field(default=10, ge=1)  # per account or address, per window
+    login_window_minutes: int = Field(default=15, ge=1)
+
+    # Limits on what people send us
+    max_upload_bytes: int = Field(default=50 * 2**20, ge=1024)  # one image file
+    max_request_bytes: int = Field(default=256 * 2**20, ge=4096)  # one request body, whatever it holds
+    max_image_pixels: int = Field(default=60_000_000, ge=64)
+    max_files_per_request: int = Field(default=500, ge=1)
+    max_boxes_per_annotation: int = Field(default=500, ge=1)
+
+    # Storage: "local" (data_dir/media) or "s3"
+    storage_backend: str = "local"
+
+    # The labeling queue
+    assignment_timeout_minutes: int = Field(default=60, ge=1)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, else one generated on first run and kept (0600) under the data dir."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            # Write aside, then link into place: processes starting at once all read one whole key.
+            tmp = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

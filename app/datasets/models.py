@@ -1,0 +1,62 @@
+"""Frozen dataset versions and their export archives."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.columns import created_at_column
+from app.core.db import Base, JSONType
+
+
+class DatasetVersion(Base):
+    """An immutable snapshot of final labels, with the filter and split that made it."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("project_id", "name"), UniqueConstraint("project_id", "number"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per project
+    name: Mapped[str] = mapped_column(String(120))
+    filter: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    split_spec: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # fractions, seed
+    content_hash: Mapped[str] = mapped_column(String(64))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id", ondelete="SET NULL"))
+    defect_book_version: Mapped[int | None] = mapped_column(Integer)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class DatasetItem(Base):
+    """One image of a version, with the label it was frozen with."""
+
+    __tablename__ = "dataset_items"
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id", ondelete="CASCADE"), primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="RESTRICT"), primary_key=True, index=True)
+    label_class_id: Mapped[int | None] = mapped_column(ForeignKey("label_classes.id", ondelete="RESTRICT"))
+    boxes: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    split: Mapped[str] = mapped_column(String(8))
+    source: Mapped[str] = mapped_column(String(12))  # where the final label came from
+    confidence: Mapped[float | None] = mapped_column()
+
+
+class DatasetExport(Base):
+    """An export archive of a version in one format, kept in storage once complete."""
+
+    __tablename__ = "dataset_exports"
+    __table_args__ = (UniqueConstraint("version_id", "format", "include_images"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id", ondelete="CASCADE"), index=True)
+    format: Mapped[str] = mapped_column(String(16))
+    include_images: Mapped[bool] = mapped_column(default=False)
+    storage_key: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = created_at_column()

@@ -1,0 +1,25 @@
+"""Every model, imported once so that Base.metadata is complete (Alembic, tests)."""
+from app.analysis.models import ModelPrediction
+from app.auth.models import ApiToken, LoginAttempt, Membership, Role, User, UserSession
+from app.consistency.models import (
+    AgreementSnapshot,
+    Conflict,
+    DuplicateGroup,
+    ImageConsensus,
+    LabelerQuality,
+)
+from app.core.audit import AuditEvent
+from app.core.db import Base
+from app.datasets.models import DatasetExport, DatasetItem, DatasetVersion
+from app.images.models import Image, UploadBatch
+from app.jobs.models import Job
+from app.labeling.models import Annotation, Assignment
+from app.projects.models import ClassExample, DefectBookVersion, LabelClass, Project
+from app.review.models import FinalLabel, Resolution
+
+__all__ = [
+    "AgreementSnapshot", "Annotation", "ApiToken", "Assignment", "AuditEvent", "Base", "ClassExample",
+    "Conflict", "DatasetExport", "DatasetItem", "DatasetVersion", "DefectBookVersion", "DuplicateGroup",
+    "FinalLabel", "Image", "ImageConsensus", "Job", "LabelClass", "LabelerQuality", "LoginAttempt",
+    "Membership", "ModelPrediction", "Project", "Resolution", "Role", "UploadBatch", "User", "UserSession",
+]
