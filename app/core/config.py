@@ -6,7 +6,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The value docker-compose.yml and the README show as an example; refused as a real key.
@@ -41,6 +41,11 @@ class Settings(BaseSettings):
 
     # The labeling queue
     assignment_timeout_minutes: int = Field(default=60, ge=1)
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # docker compose passes unset variables as ""
 
     @property
     def is_sqlite(self) -> bool:
