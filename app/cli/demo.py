@@ -8,6 +8,7 @@ from app.cli.server import run_server
 from app.core import migrate
 from app.core.errors import ConfigError
 from app.core.startup import connect
+from app.core.storage import make_storage
 from app.demo import service
 
 
@@ -28,11 +29,11 @@ def demo(
     with _common.session() as db, _common.progress() as bar:
         task = bar.add_task("demo data", total=None)
 
-        def report(stage: str, done: int, total: int) -> None:
-            bar.update(task, description=stage, completed=done, total=total)
+        def report(done: int, total: int, what: str) -> None:
+            bar.update(task, description=what, completed=done, total=total)
 
         logins = service.ensure_accounts(db, settings)
-        project = service.ensure_project(db, settings, n_images=images, progress=report)
+        project = service.ensure_project(db, make_storage(settings), settings, n_images=images, progress=report)
         db.commit()
     url = f"http://{host}:{port}"
     _common.console.print(f"\n[bold]Concord demo[/] — project [cyan]{project.name}[/] at {url}/projects/{project.id}")

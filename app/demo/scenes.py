@@ -34,6 +34,7 @@ class Scene:
     meta: dict[str, str]
     brightness: float = 1.0
     noise_seed: int = 0
+    texture_seed: int = 0  # the part's own moulding marks: shared by near-duplicates of one part
 
     @property
     def true_class(self) -> str:
@@ -44,7 +45,7 @@ class Scene:
 
 def plan_scene(rng: np.random.Generator, index: int, image_class: str) -> Scene:
     w, h = rng.uniform(330, 390), rng.uniform(250, 300)
-    x, y = (WIDTH - w) / 2 + rng.uniform(-30, 30), (HEIGHT - h) / 2 + rng.uniform(-25, 25)
+    x, y = (WIDTH - w) / 2 + rng.uniform(-50, 50), (HEIGHT - h) / 2 + rng.uniform(-40, 40)
     line = str(rng.choice(["L1", "L2", "L3"], p=[0.4, 0.35, 0.25]))
     shift = str(rng.choice(["day", "night"], p=[0.6, 0.4]))
     meta = {"line": line, "camera": str(rng.choice(["cam-a", "cam-b"])), "shift": shift,
@@ -58,7 +59,8 @@ def plan_scene(rng: np.random.Generator, index: int, image_class: str) -> Scene:
             weaker = [k for k in DEFECTS if SEVERITY[k] <= SEVERITY[image_class]]
             defects.append(_plan_defect(rng, str(rng.choice(weaker)), (x, y, w, h)))
     return Scene(index=index, part=(x, y, w, h), defects=defects, meta=meta,
-                 brightness=0.6 if drifted else float(rng.uniform(0.95, 1.05)), noise_seed=int(rng.integers(1 << 31)))
+                 brightness=0.6 if drifted else float(rng.uniform(0.92, 1.08)), noise_seed=int(rng.integers(1 << 31)),
+                 texture_seed=int(rng.integers(1 << 31)))
 
 
 def _plan_defect(rng: np.random.Generator, kind: str, part: tuple[float, float, float, float]) -> Defect:
@@ -93,12 +95,25 @@ def render(scene: Scene) -> Image.Image:
     draw.rounded_rectangle((x + 6, y + 8, x + w + 6, y + h + 8), radius=38, fill=(22, 22, 24))  # shadow
     draw.rounded_rectangle((x, y, x + w, y + h), radius=38, fill=(196, 198, 202), outline=(170, 172, 176), width=5)
     draw.rounded_rectangle((x + 22, y + 20, x + 92, y + 78), radius=16, fill=(70, 72, 78))  # camera cut-out
+    _mottle(canvas, scene)
     for defect in scene.defects:
         _draw_defect(canvas, defect)
     pixels = np.asarray(canvas, dtype=np.float32) * scene.brightness
     sigma = 2.5 if scene.meta.get("shift") == "day" else 3.5
     pixels += rng.standard_normal((HEIGHT, WIDTH, 1), dtype=np.float32) * sigma  # sensor noise, grey
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def _mottle(canvas: Image.Image, scene: Scene) -> None:
+    """Soft light and dark patches of the moulding, different on every part (so parts differ)."""
+    x, y, w, h = (int(round(v)) for v in scene.part)
+    grid = np.random.default_rng(scene.texture_seed).normal(0, 1, (5, 7))
+    field = np.asarray(Image.fromarray(grid.astype(np.float32)).resize((w, h), Image.Resampling.BICUBIC))
+    mask = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(mask).rounded_rectangle((4, 4, w - 5, h - 5), radius=34, fill=255)
+    region = np.asarray(canvas.crop((x, y, x + w, y + h)), dtype=np.float32)
+    region += (field * 6.0 * (np.asarray(mask, dtype=np.float32) / 255))[..., None]
+    canvas.paste(Image.fromarray(np.clip(region, 0, 255).astype(np.uint8)), (x, y))
 
 
 def _draw_defect(canvas: Image.Image, defect: Defect) -> None:
@@ -137,21 +152,28 @@ def plan_dataset(n_images: int, seed: int = 7, dup_groups: int = 4, dup_size: in
     classes = [c for c, k in counts.items() for _ in range(k)]
     rng.shuffle(classes)
     scenes = [plan_scene(rng, i, c) for i, c in enumerate(classes)]
-    starts = rng.choice(n_images - dup_size, size=dup_groups, replace=False) if n_images > 4 * dup_size else []
-    for group, start in enumerate(sorted(int(s) for s in starts)):
+    taken: set[int] = set()
+    # Look-alike groups on defective parts, the first on a pit: the pair inspectors confuse most.
+    for group, wanted in enumerate(["pit", "dent", "scratch", "discoloration"][:dup_groups]):
+        fits = [i for i in range(n_images - dup_size) if scenes[i].true_class == wanted
+                and not taken.intersection(range(i, i + dup_size))]
+        if not fits:
+            continue
+        start = int(rng.choice(fits))
         source = scenes[start]
         source.meta["drift"], source.brightness = "none", 1.0
         for k in range(1, dup_size):
-            scenes[start + k] = _near_duplicate(source, rng, start + k, group)
-        source.meta["dup_group"] = str(group)
+            scenes[start + k] = _near_duplicate(source, rng, start + k)
+        taken.update(range(start, start + dup_size))
     return scenes
 
 
-def _near_duplicate(source: Scene, rng: np.random.Generator, index: int, group: int) -> Scene:
+def _near_duplicate(source: Scene, rng: np.random.Generator, index: int) -> Scene:
     dx, dy = rng.uniform(-2, 2, size=2)
     moved = [Defect(d.kind, (d.box[0] + dx, d.box[1] + dy, d.box[2], d.box[3]),
                     {k: (v + dx if k in ("x0", "x1") else v + dy if k in ("y0", "y1") else v)
                      for k, v in d.params.items()}) for d in source.defects]
     x, y, w, h = source.part
     return Scene(index=index, part=(x + dx, y + dy, w, h), defects=moved, meta=dict(source.meta),
-                 brightness=float(rng.uniform(0.985, 1.015)), noise_seed=int(rng.integers(1 << 31)))
+                 brightness=float(rng.uniform(0.985, 1.015)), noise_seed=int(rng.integers(1 << 31)),
+                 texture_seed=source.texture_seed)

@@ -6,7 +6,6 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,8 +13,13 @@ from sqlalchemy.orm import Session
 from app.auth import service as auth_service
 from app.auth.models import Role, User
 from app.core.config import Settings
+from app.consistency import service as consistency
 from app.core.security import hash_password
-from app.demo.source import DEFINITIONS, write_demo_source
+from app.core.storage import Storage
+from app.demo.source import DEFINITIONS, DemoSource, write_demo_source
+from app.images import imports
+from app.images.importers import labelstudio
+from app.images.importers.paths import ImagesRoot
 from app.projects import service as project_service
 from app.projects.models import Project, TaskType
 
@@ -26,7 +30,7 @@ ACCOUNTS = (  # email, name, site admin, role in the demo project
     ("ivan.inspector@demo.concord", "Ivan Inspector", False, Role.inspector),
 )
 
-Progress = Callable[[str, int, int], None]
+Progress = Callable[[int, int, str], None]  # done, total, what (as the importers report)
 
 
 @dataclass
@@ -57,7 +61,8 @@ def ensure_accounts(db: Session, settings: Settings) -> list[DemoLogin]:
     return logins
 
 
-def ensure_project(db: Session, settings: Settings, *, n_images: int, progress: Progress) -> Project:
+def ensure_project(db: Session, storage: Storage, settings: Settings, *, n_images: int,
+                   progress: Progress) -> Project:
     project = db.scalar(select(Project).where(Project.name == DEMO_PROJECT))
     if project is not None:
         return project
@@ -75,12 +80,21 @@ def ensure_project(db: Session, settings: Settings, *, n_images: int, progress: 
         assert user is not None
         auth_service.set_membership(db, project_id=project.id, user=user, role=role, actor=None)
     source = write_demo_source(settings.data_dir / "demo-source", n_images=n_images)
-    progress("rendered images", n_images, n_images)
-    import_demo_labels(db, settings, project=project, tasks_path=source.tasks_path, progress=progress)
+    progress(n_images, n_images, "rendered images")
+    import_demo_labels(db, storage, settings, project=project, source=source, progress=progress)
     return project
 
 
-def import_demo_labels(db: Session, settings: Settings, *, project: Project, tasks_path: Path,
+def import_demo_labels(db: Session, storage: Storage, settings: Settings, *, project: Project, source: DemoSource,
                        progress: Progress) -> None:
-    """Bring the images and labels in through the Label Studio importer, as a factory would."""
-    raise NotImplementedError("the Label Studio importer is not wired into the demo yet")
+    """Bring the images and labels in through the Label Studio importer, as a factory would, then
+    let the consistency service find the conflicts."""
+    report = imports.ImportReport()
+    try:
+        imports.import_labelstudio(db, storage=storage, settings=settings, project=project,
+                                   parsed=labelstudio.load(source.tasks_path), root=ImagesRoot(source.root),
+                                   gold=source.gold, progress=progress, report=report)
+    except BaseException:
+        imports.discard(db, storage, report)
+        raise
+    consistency.recompute_project(db, project_id=project.id, progress=lambda f, m: progress(int(100 * f), 100, m))

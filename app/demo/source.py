@@ -24,6 +24,7 @@ DEFINITIONS = {
 class DemoSource:
     root: Path
     tasks_path: Path
+    gold: list[dict[str, object]]  # gold.json entries: file_name, class, boxes [{bbox, class}]
     scenes: list[Scene]
 
 
@@ -35,7 +36,7 @@ def write_demo_source(root: Path, *, n_images: int = 200, labels_per_image: int 
     (root / "images").mkdir(parents=True, exist_ok=True)
     clock = datetime(2026, 11, 2, 7, 30, tzinfo=UTC)
     gold = set(rng.choice(n_images, size=max(1, int(gold_fraction * n_images)), replace=False).tolist())
-    tasks = []
+    tasks, gold_items = [], []
     for scene in scenes:
         name = f"part_{scene.index:04d}.jpg"
         target = root / "images" / name
@@ -47,12 +48,14 @@ def write_demo_source(root: Path, *, n_images: int = 200, labels_per_image: int 
             given = answer(PROFILES[k], scene, rng)
             clock += timedelta(seconds=given.seconds / labels_per_image)
             annotations.append(_annotation(given, clock))
-        tasks.append({"id": scene.index + 1, "data": {"image": f"images/{name}", **scene.meta,
-                      **({"gold": scene.true_class} if scene.index in gold else {})},
+        tasks.append({"id": scene.index + 1, "data": {"image": f"images/{name}", **scene.meta},
                       "annotations": annotations})
+        if scene.index in gold:
+            gold_items.append({"file_name": name, "class": scene.true_class,
+                               "boxes": [{"bbox": list(d.box), "class": d.kind} for d in scene.defects]})
     tasks_path = root / "tasks.json"
     tasks_path.write_text(json.dumps(tasks, indent=1))
-    return DemoSource(root=root, tasks_path=tasks_path, scenes=scenes)
+    return DemoSource(root=root, tasks_path=tasks_path, gold=gold_items, scenes=scenes)
 
 
 def _annotation(given: Answer, clock: datetime) -> dict[str, object]:

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from app.analysis import service as analysis_service
 from app.auth.deps import CurrentUser, InspectorAccess
 from app.auth.models import Role
 from app.core.db import DbSession
 from app.core.templating import render
 from app.projects import service
 from app.projects.models import LabelClass, Project
+from app.projects.navigation import NavLink, sections_for
 from app.projects.stats import ProjectStats, project_stats
 
 router = APIRouter()
@@ -29,6 +31,8 @@ class ProjectPage:
     role: Role
     stats: ProjectStats
     classes: Sequence[LabelClass]
+    sections: list[NavLink]
+    drift: analysis_service.DriftSummary | None = None  # drifted batches/slices of the latest drift run
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -43,5 +47,7 @@ def project_page(request: Request, access: InspectorAccess, db: DbSession) -> HT
         role=access.role,
         stats=project_stats(db, access.project.id),
         classes=service.classes_of(db, access.project.id),
+        sections=sections_for(request.app, project_id=access.project.id, role=access.role),
+        drift=analysis_service.drift_summary(db, access.project.id),
     )
     return render(request, "projects/project.html", page)
