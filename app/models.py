@@ -1,5 +1,5 @@
 """Every model, imported once so that Base.metadata is complete (Alembic, tests)."""
-from app.analysis.models import ModelPrediction
+from app.analysis.models import DriftReport, ImageStats, ModelPrediction
 from app.auth.models import ApiToken, LoginAttempt, Membership, Role, User, UserSession
 from app.consistency.models import (
     AgreementSnapshot,
@@ -22,4 +22,5 @@ __all__ = [
     "Conflict", "DatasetExport", "DatasetItem", "DatasetVersion", "DefectBookVersion", "DuplicateGroup",
     "FinalLabel", "Image", "ImageConsensus", "Job", "LabelClass", "LabelerQuality", "LoginAttempt",
     "Membership", "ModelPrediction", "Project", "Resolution", "Role", "UploadBatch", "User", "UserSession",
+    "DriftReport", "ImageStats",
 ]

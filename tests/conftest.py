@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.auth.models import User
-from app.core.config import Settings
+from app.core.config import Settings, get_settings
 from app.core.db import get_session
 from app.main import create_app
 from tests.factories import login_client
@@ -57,6 +57,16 @@ def db(engine: Engine) -> Iterator[Session]:
         finally:
             session.close()
             transaction.rollback()
+
+
+@pytest.fixture
+def cli_env(fresh_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """`concord` commands run in this test (typer's CliRunner) use `fresh_engine` and a temporary data dir."""
+    monkeypatch.setenv("CONCORD_DATABASE_URL", engine_url(fresh_engine))
+    monkeypatch.setenv("CONCORD_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield fresh_engine
+    get_settings.cache_clear()
 
 
 def make_test_settings(url: str, data_dir: Path, **overrides: object) -> Settings:

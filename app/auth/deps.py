@@ -2,8 +2,9 @@
 
 `guard` is installed on the whole app (see app.main), so a new route cannot forget it: every route
 requires a logged-in user unless its endpoint is marked `@public`. Routes that act on a project
-declare `Depends(require_role(Role.x))`, which answers 404 to non-members (existence is not
-revealed) and 403 to members whose role is too low.
+declare `Depends(require_role(Role.x))` (or the aliases InspectorAccess, ReviewerAccess, AdminAccess),
+which answers 404 to non-members (existence is not revealed) and 403 to members whose role is too
+low. tests/security walks every route and checks these promises against tests/security/route_roles.py.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from fastapi import Depends, Request
 from app.auth import service
 from app.auth.models import Role, User
 from app.auth.service import Principal
+from app.auth.tokens import token_principal
 from app.core.config import Settings
 from app.core.db import DbSession
 from app.core.errors import Forbidden, NotFound, Unauthorized
@@ -28,6 +30,8 @@ SESSION_COOKIE = "concord_session"
 ANON_CSRF_COOKIE = "concord_csrf"  # double-submit token for forms before login
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+CSRF_FAILED = "the form has expired or did not come from this site; reload the page and try again"
+CROSS_SITE = "cross-site request refused"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,22 +47,27 @@ def is_public(endpoint: Any) -> bool:
 
 
 def settings_of(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def client_ip(request: Request) -> str:
+    """The caller's address (uvicorn --proxy-headers puts the proxy's X-Forwarded-For here)."""
+    return (request.client.host if request.client else "unknown")[:64]
 
 
 def identify(request: Request, db: DbSession) -> Principal | None:
     """The caller from a Bearer token or the session cookie; a bad Bearer token is refused outright."""
-    settings = settings_of(request)
     authorization = request.headers.get("authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
-        principal = service.token_principal(db, token=token.strip()) if scheme.lower() == "bearer" else None
+        principal = token_principal(db, token=token.strip()) if scheme.lower() == "bearer" else None
         if principal is None:
             raise Unauthorized("the API token is invalid or revoked")
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
-        token = unsign(cookie, request.app.state.secret_key) if cookie else None
-        principal = service.session_principal(db, token=token, settings=settings) if token else None
+        raw = unsign(cookie, request.app.state.secret_key) if cookie else None
+        principal = service.session_principal(db, token=raw, settings=settings_of(request)) if raw else None
     if principal is not None and db.dirty:
         db.commit()  # only the last-seen stamp; nothing of the route's has happened yet
     return principal
@@ -72,11 +81,11 @@ async def guard(request: Request, principal: Annotated[Principal | None, Depends
     if request.method in SAFE_METHODS or (principal is not None and principal.token is not None):
         return  # reads, and scripts with a Bearer token (no ambient credential to ride on)
     _check_origin(request)
-    sent = request.headers.get(CSRF_HEADER)
+    sent: object = request.headers.get(CSRF_HEADER)
     if sent is None and _is_form(request):
         sent = (await request.form()).get("csrf_token")  # cached: the route reads the same form
-    if not isinstance(sent, str) or not secrets.compare_digest(sent, request.state.csrf_token):
-        raise Forbidden("the form has expired or did not come from this site; reload the page and try again")
+    if not isinstance(sent, str) or not secrets.compare_digest(sent.encode(), request.state.csrf_token.encode()):
+        raise Forbidden(CSRF_FAILED)
 
 
 def _csrf_token_for(request: Request, principal: Principal | None) -> str:
@@ -96,17 +105,21 @@ def _is_form(request: Request) -> bool:
 
 
 def _check_origin(request: Request) -> None:
-    """Refuse a browser write whose Origin is another site (the token check is the main defence)."""
+    """Refuse a browser write whose Origin is another site (the token check is the main defence).
+
+    Behind a proxy the browser's origin is the public one: X-Forwarded-Proto/-Host name it. A page
+    cannot make a browser send those headers cross-site (they are not CORS-safelisted).
+    """
     origin = request.headers.get("origin")
     if origin is None:
         return
     allowed = {_origin_of(settings_of(request).base_url), _origin_of(str(request.base_url))}
     forwarded_host = request.headers.get("x-forwarded-host")
     if forwarded_host:
-        scheme = request.headers.get("x-forwarded-proto", request.url.scheme)
+        scheme = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
         allowed.add(f"{scheme}://{forwarded_host.split(',')[0].strip()}")
     if origin not in allowed:
-        raise Forbidden("cross-site request refused")
+        raise Forbidden(CROSS_SITE)
 
 
 def _origin_of(url: str) -> str:
@@ -121,11 +134,24 @@ def current_principal(request: Request) -> Principal:
     return principal
 
 
-def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> User:
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def current_user(principal: CurrentPrincipal) -> User:
     return principal.user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_browser_session(principal: CurrentPrincipal) -> Principal:
+    """For acts a stolen API token must not do (mint tokens, change the password): a logged-in browser."""
+    if principal.session is None:
+        raise Forbidden("this needs a browser login, not an API token")
+    return principal
+
+
+BrowserSession = Annotated[Principal, Depends(require_browser_session)]
 
 
 def require_site_admin(user: CurrentUser) -> User:
@@ -159,6 +185,7 @@ def require_role(minimum: Role) -> Callable[..., ProjectAccess]:
             raise Forbidden(f"this needs the {minimum} role in project {project.name}")
         return ProjectAccess(user=user, project=project, role=role)
 
+    dependency.__concord_min_role__ = minimum  # type: ignore[attr-defined]  # read by tests/security
     return dependency
 
 

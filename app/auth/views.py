@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.auth import service
-from app.auth.deps import SESSION_COOKIE, current_principal, public, settings_of
+from app.auth.deps import ANON_CSRF_COOKIE, SESSION_COOKIE, client_ip, current_principal, public, settings_of
 from app.core.db import DbSession
 from app.core.security import sign
 from app.core.templating import render
@@ -26,10 +27,18 @@ class LoginPage:
 
 
 def safe_next(target: str | None) -> str:
-    """A local path to go to after login; anything that could leave the site becomes "/"."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    """A local path to go to after login; anything that could leave the site becomes "/" (#15).
+
+    Refused: other schemes (`javascript:`), hosts (`//evil`, `https://evil`), backslashes (`/\\evil`,
+    which browsers read as `//`), and control characters (browsers drop tabs and newlines, so
+    `/\\t/evil` would become `//evil`).
+    """
+    if not target or len(target) > 2048 or not target.startswith("/") or target.startswith("//"):
         return "/"
-    if any(ch in target for ch in "\\\r\n\t") or ":" in target.split("?", 1)[0]:
+    if any(ch == "\\" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
         return "/"
     return target
 
@@ -50,17 +59,23 @@ def login(
     next: Annotated[str, Form(max_length=2048)] = "/",
 ) -> Response:
     settings = settings_of(request)
-    ip = request.client.host if request.client else "unknown"
-    user = service.login(db, email=email, password=password, ip=ip, settings=settings)
+    try:
+        user = service.login(db, email=email, password=password, ip=client_ip(request), settings=settings)
+    except service.ThrottledLogin as exc:
+        db.commit()  # keep the audit record of the refused try
+        page = LoginPage(next=safe_next(next), email=email, error=exc.message)
+        refused = render(request, "auth/login.html", page, status_code=429)
+        refused.headers["retry-after"] = str(exc.retry_after)
+        return refused
     if user is None:
         db.commit()  # keep the failed attempt: throttling counts it
         page = LoginPage(next=safe_next(next), email=email, error=LOGIN_FAILED)
         return render(request, "auth/login.html", page, status_code=401)
-    _session, token = service.start_session(
-        db, user=user, settings=settings, ip=ip, user_agent=request.headers.get("user-agent")
-    )
+    previous = request.state.principal.session if request.state.principal else None
+    _session, token = service.start_session(db, user=user, settings=settings, ip=client_ip(request),
+                                            user_agent=request.headers.get("user-agent"), replacing=previous)
     db.commit()
-    response = RedirectResponse(safe_next(next), status_code=303)
+    response: Response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         sign(token, request.app.state.secret_key),
@@ -70,6 +85,7 @@ def login(
         secure=settings.secure_cookies or request.url.scheme == "https",
         path="/",
     )
+    response.delete_cookie(ANON_CSRF_COOKIE, path="/")
     return response
 
 

@@ -3,7 +3,16 @@ from __future__ import annotations
 
 import typer
 
+from app.cli import analysis as analysis_cli
+from app.cli import consistency as consistency_cli
 from app.cli import database, demo, projects, server, users
+from app.cli import datasets as datasets_cli
+from app.cli import export as export_cli
+from app.cli import imports as imports_cli
+from app.cli import review as review_cli
+from app.cli import storage as storage_cli
+from app.cli import tokens as tokens_cli
+from app.cli import worker as worker_cli
 
 root = typer.Typer(
     name="concord",
@@ -14,7 +23,8 @@ root = typer.Typer(
 )
 
 # Every command module of the product, in one list.
-COMMAND_MODULES = [database, server, users, projects, demo]
+COMMAND_MODULES = [database, server, users, projects, demo, storage_cli, worker_cli, review_cli, datasets_cli,
+                   export_cli, imports_cli, analysis_cli, tokens_cli, consistency_cli]
 for module in COMMAND_MODULES:
     module.register(root)
 

@@ -7,6 +7,7 @@ import uvicorn
 from app.cli._common import fail, settings
 from app.core.errors import ConfigError
 from app.core.startup import check_schema, connect
+from app.core.storage import make_storage
 
 
 def serve(
@@ -21,9 +22,11 @@ def serve(
 
 def run_server(*, host: str, port: int, workers: int = 1, proxy_headers: bool = False) -> None:
     try:
-        engine = connect(settings())
+        current = settings()
+        engine = connect(current)
         check_schema(engine)
         engine.dispose()
+        make_storage(current)  # a bad storage setting stops here with one line, not a traceback
     except ConfigError as exc:
         fail(str(exc), code=2)
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     secret_key: SecretStr | None = None  # None: generated once into data_dir/secret_key
     base_url: str = "http://127.0.0.1:8000"
+    # Postgres calls made by the web app that take longer fail with a 503 (a hung or blackholed
+    # database must not hang requests); workers and the CLI have no such limit.
+    db_deadline_seconds: float = Field(default=8.0, gt=0)
 
     # Sessions and login
     session_idle_minutes: int = Field(default=12 * 60, ge=1)
@@ -32,12 +35,31 @@ class Settings(BaseSettings):
     # Limits on what people send us
     max_upload_bytes: int = Field(default=50 * 2**20, ge=1024)  # one image file
     max_request_bytes: int = Field(default=256 * 2**20, ge=4096)  # one request body, whatever it holds
+    # A body that is not multipart (JSON, urlencoded...): parsed whole in memory, before the route's
+    # dependencies (login included) run, so it gets a far smaller cap than uploads (reliability #6).
+    max_json_bytes: int = Field(default=16 * 2**20, ge=4096)
     max_image_pixels: int = Field(default=60_000_000, ge=64)
     max_files_per_request: int = Field(default=500, ge=1)
     max_boxes_per_annotation: int = Field(default=500, ge=1)
+    max_images_per_project: int = Field(default=2_000_000, ge=1)  # upload quota (413 past it)
 
     # Storage: "local" (data_dir/media) or "s3"
     storage_backend: str = "local"
+    # S3-compatible object storage (storage_backend="s3"; see app/core/s3storage.py)
+    s3_endpoint_url: str | None = None  # None: AWS itself; e.g. http://minio:9000
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: SecretStr | None = None  # None: boto3's own chain (environment, instance role)
+    s3_secret_access_key: SecretStr | None = None
+    s3_prefix: str = ""  # every key lives under this prefix in the bucket
+    s3_addressing_style: str = "path"  # path | virtual | auto (MinIO wants path)
+    s3_allow_private_endpoint: bool = False  # loopback/RFC 1918 endpoints (a MinIO beside the app)
+
+    # Background jobs (app/jobs): `concord worker` processes, or a thread inside the app
+    jobs_in_app: bool | None = None  # None: in the app on SQLite, by `concord worker` on Postgres
+    job_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    job_stale_seconds: float = Field(default=60.0, gt=0)  # no heartbeat for this long: the worker died
+    job_poll_seconds: float = Field(default=1.0, gt=0)
 
     # The labeling queue
     assignment_timeout_minutes: int = Field(default=60, ge=1)

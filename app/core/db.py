@@ -11,7 +11,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from app.core.db_guards import add_deadline, add_fair_write_queue
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+POSTGRES_CONNECT_TIMEOUT_S = 5
 
 
 class Base(DeclarativeBase):
@@ -52,13 +55,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, deadline_seconds: float | None = None, **kwargs: Any) -> Engine:
+    """An engine for `url`. `deadline_seconds` bounds every Postgres call (web servers set it; long
+    jobs and the CLI do not): past it the connection is dropped and the caller gets an error."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        add_fair_write_queue(engine, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        event.listen(engine, "begin", _sqlite_begin_immediate)  # after the queue: take the turn, then the lock
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    connect_args = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S, **kwargs.pop("connect_args", {})}
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    if deadline_seconds:
+        add_deadline(engine, deadline_seconds)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

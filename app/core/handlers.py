@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -45,7 +45,9 @@ def error_response(
 
 async def concord_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ConcordError)
-    if isinstance(exc, Unauthorized) and not wants_json(request) and request.method == "GET":
+    if isinstance(exc, Unauthorized) and not wants_json(request):
+        if request.method != "GET":  # a form sent after the session ended: log in again, then start over
+            return RedirectResponse("/login?next=/", status_code=303)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
     return error_response(request, exc.status_code, exc.as_json())
@@ -81,9 +83,19 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def unstorable_value(request: Request, exc: Exception) -> Response:
+    """A value no column can hold (an id past 2**31 on Postgres or 2**63 on SQLite, found by fuzzing
+    routes that take a bare `int`): the input is wrong, not the server."""
+    log.info("refused a value the database cannot store: %s", str(exc).splitlines()[0][:200])
+    body = {"error": "Invalid input", "message": "a value is out of the range the database can store"}
+    return error_response(request, 422, body)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ConcordError, concord_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(PoolTimeout, database_unavailable)
+    app.add_exception_handler(DataError, unstorable_value)
+    app.add_exception_handler(OverflowError, unstorable_value)

@@ -25,11 +25,19 @@ def check_settings(settings: Settings) -> None:
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
         raise ConfigError("CONCORD_DATABASE_URL", f"not a valid database URL ({exc})") from None
     if settings.secret_key is not None:
-        key = settings.secret_key.get_secret_value()
-        if key == EXAMPLE_SECRET_KEY or len(key) < MIN_SECRET_KEY_LENGTH:
-            raise ConfigError("CONCORD_SECRET_KEY", f"must be a random string of at least {MIN_SECRET_KEY_LENGTH} "
-                              "characters (not the example value); unset it to have one generated")
+        check_secret_key(settings.secret_key.get_secret_value())
     _check_writable(settings)
+
+
+def check_secret_key(key: str) -> None:
+    """Raises ConfigError for an empty, short, example or visibly non-random key (reliability #12).
+
+    There is no "dev mode" that lets a weak key through: an unset key is generated at random once.
+    """
+    key = key.strip()
+    if key == EXAMPLE_SECRET_KEY or len(key) < MIN_SECRET_KEY_LENGTH or len(set(key)) < 10:
+        raise ConfigError("CONCORD_SECRET_KEY", f"must be a random string of at least {MIN_SECRET_KEY_LENGTH} "
+                          "characters (not the example value); unset it to have one generated")
 
 
 def _check_writable(settings: Settings) -> None:

@@ -42,6 +42,6 @@ def render(request: Request, template: str, page: Any = None, *, status_code: in
     response = templates.TemplateResponse(request, template, {"page": page, **extra}, status_code=status_code)
     pending = getattr(request.state, "new_anon_csrf", None)
     if pending:  # the double-submit cookie behind the forms of a visitor not logged in yet
-        response.set_cookie("concord_csrf", pending, httponly=True, samesite="lax", path="/",
-                            secure=request.url.scheme == "https")
+        secure = request.url.scheme == "https" or request.app.state.settings.secure_cookies
+        response.set_cookie("concord_csrf", pending, httponly=True, samesite="lax", path="/", secure=secure)
     return response

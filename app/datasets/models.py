@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.columns import created_at_column
@@ -21,12 +21,16 @@ class DatasetVersion(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per project
     name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
     filter: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     split_spec: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # fractions, seed
     content_hash: Mapped[str] = mapped_column(String(64))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id", ondelete="SET NULL"))
     defect_book_version: Mapped[int | None] = mapped_column(Integer)
     counts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # The facts the datasheet states, frozen with the version (classes, collection, labeling,
+    # agreement, lineage) so that every later export of it says the same thing, byte for byte.
+    datasheet: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, server_default=text("'{}'"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = created_at_column()
 
@@ -35,6 +39,7 @@ class DatasetItem(Base):
     """One image of a version, with the label it was frozen with."""
 
     __tablename__ = "dataset_items"
+    __table_args__ = (Index("ix_dataset_items_version_split", "version_id", "split", "image_id"),)
 
     version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id", ondelete="CASCADE"), primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="RESTRICT"), primary_key=True, index=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.columns import created_at_column
@@ -31,6 +31,15 @@ class Image(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "sha256"),
         Index("ix_images_project_queue", "project_id", "priority", "id"),
+        # The labeling queue walks only the images that still want labels, in priority order.
+        Index(
+            "ix_images_open_queue",
+            "project_id",
+            "priority",
+            "id",
+            sqlite_where=text("slots_taken < labels_wanted"),
+            postgresql_where=text("slots_taken < labels_wanted"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,7 +54,7 @@ class Image(Base):
     storage_key: Mapped[str] = mapped_column(String(255))
     thumbnail_key: Mapped[str | None] = mapped_column(String(255))
     meta: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # line, camera, shift, batch...
-    phash: Mapped[str | None] = mapped_column(String(512))  # perceptual signature (hex)
+    phash: Mapped[str | None] = mapped_column(Text)  # perceptual signature (hex of consistency.duplicates.signature)
     duplicate_group_id: Mapped[int | None] = mapped_column(
         ForeignKey("duplicate_groups.id", ondelete="SET NULL"), index=True
     )

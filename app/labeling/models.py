@@ -34,6 +34,7 @@ class Assignment(Base):
             postgresql_where=text("state IN ('open', 'returned')"),
         ),
         Index("ix_assignments_labeler_state", "labeler_id", "state"),
+        Index("ix_assignments_project_state_expiry", "project_id", "state", "expires_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

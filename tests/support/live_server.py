@@ -50,7 +50,8 @@ def server_env(engine: Engine, data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def live_server(engine: Engine, data_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[LiveServer]:
+def live_server(engine: Engine, data_dir: Path, *, env: dict[str, str] | None = None,
+                start_timeout: float = 30.0) -> Iterator[LiveServer]:
     """Serve on a free port until the block ends; fails with the server's log if it does not come up."""
     port = free_port()
     log_path = data_dir / f"server-{port}.log"
@@ -62,7 +63,7 @@ def live_server(engine: Engine, data_dir: Path, *, env: dict[str, str] | None = 
                                    stdout=log, stderr=subprocess.STDOUT)
     server = LiveServer(f"http://127.0.0.1:{port}", engine, data_dir, process, log_path)
     try:
-        wait_until_up(server)
+        wait_until_up(server, timeout=start_timeout)
         yield server
     finally:
         process.terminate()

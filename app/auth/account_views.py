@@ -1,0 +1,94 @@
+"""/account: change one's own password, see and end other sessions, manage one's API tokens."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from app.auth import service, tokens
+from app.auth.deps import BrowserSession, CurrentPrincipal, CurrentUser, client_ip, settings_of
+from app.auth.models import ApiToken, User
+from app.core.config import Settings
+from app.core.db import DbSession
+from app.core.errors import Conflict, Invalid, TooManyRequests
+from app.core.templating import render
+
+router = APIRouter()
+
+
+@dataclass
+class AccountPage:
+    user: User
+    tokens: Sequence[ApiToken]
+    other_sessions: int
+    new_token: str | None = None  # shown on this one response, never again
+    password_error: str | None = None
+    token_error: str | None = None
+    token_name: str = ""
+
+
+def _page(db: Session, principal: service.Principal, settings: Settings, **extra: object) -> AccountPage:
+    live = service.count_live_sessions(db, user_id=principal.user.id, settings=settings)
+    return AccountPage(user=principal.user, tokens=tokens.tokens_of(db, user_id=principal.user.id),
+                       other_sessions=max(0, live - (1 if principal.session else 0)), **extra)  # type: ignore[arg-type]
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(request: Request, principal: CurrentPrincipal, db: DbSession) -> HTMLResponse:
+    return render(request, "auth/account.html", _page(db, principal, settings_of(request)))
+
+
+@router.post("/account/password", response_class=HTMLResponse)
+def change_password(
+    request: Request, principal: BrowserSession, db: DbSession,
+    current_password: Annotated[str, Form(max_length=1024)],
+    new_password: Annotated[str, Form(max_length=1024)],
+    confirm_password: Annotated[str, Form(max_length=1024)],
+) -> Response:
+    try:
+        if new_password != confirm_password:
+            raise Invalid("the two new passwords differ", field="confirm_password")
+        ended = service.change_password(db, user=principal.user, current=current_password, new=new_password,
+                                        keep=principal.session, ip=client_ip(request), settings=settings_of(request))
+    except (Invalid, TooManyRequests) as exc:
+        db.commit()  # a wrong current password is counted like a failed login
+        page = _page(db, principal, settings_of(request), password_error=exc.message)
+        return render(request, "auth/account.html", page, status_code=exc.status_code)
+    db.commit()
+    suffix = f"; {ended} other session{'s' if ended != 1 else ''} signed out" if ended else ""
+    return RedirectResponse(f"/account?flash=Password changed{suffix}.", status_code=303)
+
+
+@router.post("/account/tokens", response_class=HTMLResponse)
+def create_token(request: Request, principal: BrowserSession, db: DbSession,
+                 name: Annotated[str, Form(max_length=200)]) -> HTMLResponse:
+    try:
+        with db.begin_nested():  # a refusal undoes only this attempt
+            _token, raw = tokens.create_token(db, user=principal.user, name=name, actor=principal.user)
+    except (Invalid, Conflict) as exc:
+        page = _page(db, principal, settings_of(request), token_error=exc.message, token_name=name)
+        return render(request, "auth/account.html", page, status_code=exc.status_code)
+    db.commit()
+    # Rendered, not redirected: the token must not ride in a URL; no-store keeps it out of caches.
+    response = render(request, "auth/account.html", _page(db, principal, settings_of(request), new_token=raw))
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def revoke_token(token_id: int, user: CurrentUser, db: DbSession) -> RedirectResponse:
+    token = tokens.revoke_token(db, token_id=token_id, user_id=user.id, actor=user)
+    db.commit()
+    return RedirectResponse(f"/account?flash=Token {token.prefix}… revoked.", status_code=303)
+
+
+@router.post("/account/sessions/revoke")
+def revoke_other_sessions(principal: BrowserSession, db: DbSession) -> RedirectResponse:
+    ended = service.end_other_sessions(db, user=principal.user, keep=principal.session)
+    db.commit()
+    return RedirectResponse(f"/account?flash={ended} other session{'s' if ended != 1 else ''} signed out.",
+                            status_code=303)

@@ -1,0 +1,91 @@
+"""Login throttling, held in the database so that it holds across app processes and restarts.
+
+Failures are counted per account (the email typed, whether or not it exists, so the answer never
+tells) and per client address, within `login_window_minutes`:
+- below half the limit, tries are free;
+- from half the limit, each further try must wait 1, 2, 4, ... seconds after the last failure;
+- at the limit, the key is locked until its oldest counted failure leaves the window.
+An address gets twice the account limit (a factory floor shares one address). A success clears the
+account's count, not the address's (one valid account must not launder an attacker's address).
+A refused try is not counted and costs no password hash, so hammering a lock does not extend it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.auth.models import LoginAttempt
+from app.core.config import Settings
+from app.core.db import utcnow
+
+ADDRESS_FACTOR = 2
+MAX_DELAY = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    retry_after: int  # whole seconds to wait; 0: the try may go ahead
+    locked: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        return self.retry_after <= 0
+
+    def message(self) -> str:
+        if self.locked:
+            minutes = max(1, -(-self.retry_after // 60))
+            return (f"Too many failed logins for this account or from this address. Try again in {minutes} "
+                    f"minute{'s' if minutes != 1 else ''}.")
+        return f"Too many failed logins. Wait {self.retry_after} second{'s' if self.retry_after != 1 else ''} " \
+               "and try again."
+
+
+def check(db: Session, *, email: str, ip: str, settings: Settings) -> Verdict:
+    """Whether a login try for `email` from `ip` may go ahead now."""
+    now = utcnow()
+    window = timedelta(minutes=settings.login_window_minutes)
+    limit = settings.login_max_failures
+    since_success = _last_success(db, email, now - window)
+    account = _verdict(db, LoginAttempt.email == email, limit, now, window, since_success)
+    address = _verdict(db, LoginAttempt.ip == ip, limit * ADDRESS_FACTOR, now, window, None)
+    return max(account, address, key=lambda v: (v.locked, v.retry_after))
+
+
+def record(db: Session, *, email: str, ip: str, succeeded: bool) -> None:
+    db.add(LoginAttempt(email=email[:254], ip=ip[:64], succeeded=succeeded, created_at=utcnow()))
+    if succeeded:  # keep the account's history short; the address's stays for its own count
+        db.execute(delete(LoginAttempt).where(
+            LoginAttempt.email == email, LoginAttempt.created_at < utcnow() - timedelta(days=1)))
+
+
+def _last_success(db: Session, email: str, floor: datetime) -> datetime | None:
+    return db.scalar(select(func.max(LoginAttempt.created_at)).where(
+        LoginAttempt.email == email, LoginAttempt.succeeded.is_(True), LoginAttempt.created_at > floor))
+
+
+def _verdict(db: Session, key: ColumnElement[bool], limit: int, now: datetime, window: timedelta,
+             since: datetime | None) -> Verdict:
+    floor = max(now - window, since) if since is not None else now - window
+    failures = db.scalars(
+        select(LoginAttempt.created_at)
+        .where(key, LoginAttempt.succeeded.is_(False), LoginAttempt.created_at > floor)
+        .order_by(LoginAttempt.created_at.desc())
+        .limit(limit)
+    ).all()
+    count = len(failures)
+    if count >= limit:
+        return Verdict(_seconds(failures[limit - 1] + window - now), locked=True)
+    free = max(1, limit // 2)
+    if count >= free:
+        delay = min(timedelta(seconds=2 ** (count - free)), MAX_DELAY)
+        return Verdict(_seconds(failures[0] + delay - now))
+    return Verdict(0)
+
+
+def _seconds(delta: timedelta) -> int:
+    return max(0, math.ceil(delta.total_seconds()))  # rounded up: never invite a try that is refused

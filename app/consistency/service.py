@@ -1,0 +1,202 @@
+"""The consistency service: raw annotations in, consensus, conflicts, labeler quality and agreement out.
+
+Two paths through the same judgement (judge.py) and the same writer (writer.py):
+- `on_new_annotation`: this image only, in the submitting request (a few milliseconds), with the
+  per-labeler confusions of the last global run when there is one;
+- `recompute_project`: every image, with a fresh Dawid–Skene fit, plus the project figures, labeler
+  quality, near-duplicate groups and a snapshot for the trend; run by `concord consistency`, by the job
+  kind "consistency.recompute" and automatically after enough new labels (`schedule_recompute_if_due`).
+Services flush and never commit (progress callbacks may checkpoint, see recompute.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.consistency import recompute
+from app.consistency.context import ProjectContext, latest_snapshot, load_context, load_estimates
+from app.consistency.judge import IMAGE_KINDS, ImageInput, Label, judge
+from app.consistency.models import Conflict
+from app.consistency.writer import load_existing, newer_label_disagrees, store
+from app.images.models import Image
+from app.labeling.models import Annotation
+from app.projects.models import Project
+
+Progress = Callable[[float, str], None]
+JOB_KIND = "consistency.recompute"
+RECOMPUTE_EVERY = 200  # new labels between global runs; project.settings["recompute_every"] overrides
+CHECK_EVERY = 20  # look at that count on every 20th annotation id only (a cheap, approximate counter)
+
+
+def on_new_annotation(db: Session, annotation: Annotation) -> None:
+    """Refresh the annotation's image: consensus, box clusters, conflicts, automatic final label."""
+    image = db.get_one(Image, annotation.image_id)
+    project = db.get_one(Project, image.project_id)
+    for attempt in range(2):  # a parallel submit on the same image may insert the same rows first
+        try:
+            with db.begin_nested():
+                refresh_image(db, project, image)
+            break
+        except (IntegrityError, StaleDataError):
+            if attempt:
+                raise
+    if annotation.id % CHECK_EVERY == 0:
+        schedule_recompute_if_due(db, project_id=project.id)
+
+
+def refresh_image(db: Session, project: Project, image: Image) -> None:
+    """Judge one image with the stored estimates and store the verdict (flushes)."""
+    ctx = load_context(db, project)
+    inputs, history = image_inputs(db, ctx, [image])
+    load_estimates(db, ctx, [label.labeler_id for label in inputs[image.id].labels])
+    judge_and_store(db, ctx, [image.id], inputs, history, posteriors=None)
+    db.flush()
+
+
+def judge_and_store(db: Session, ctx: ProjectContext, image_ids: Sequence[int], inputs: dict[int, ImageInput],
+                    history: dict[int, list[tuple[datetime | None, int | None]]],
+                    posteriors: dict[int, np.ndarray] | None) -> list[Any]:
+    """Judge and store a batch of images; returns their verdicts (for box agreement)."""
+    existing = load_existing(db, project_id=ctx.project.id, image_ids=image_ids, kinds=IMAGE_KINDS)
+    reopen = _reopener(db, history)
+    verdicts = []
+    for image_id in image_ids:
+        verdict = judge(inputs[image_id], ctx, posteriors.get(image_id) if posteriors else None)
+        store(db, project_id=ctx.project.id, image_id=image_id, verdict=verdict, existing=existing,
+              kinds=IMAGE_KINDS, reopen=reopen)
+        verdicts.append(verdict)
+    return verdicts
+
+
+def image_inputs(db: Session, ctx: ProjectContext, images: Sequence[Image]
+                 ) -> tuple[dict[int, ImageInput], dict[int, list[tuple[datetime | None, int | None]]]]:
+    """Each image's live labels in codes, and (created_at, current class id) per label for the
+    reviewer-decision check."""
+    ids = [image.id for image in images]
+    labels: dict[int, list[Label]] = {i: [] for i in ids}
+    history: dict[int, list[tuple[datetime | None, int | None]]] = {i: [] for i in ids}
+    rows = db.execute(select(Annotation.id, Annotation.image_id, Annotation.labeler_id, Annotation.label_class_id,
+                             Annotation.boxes, Annotation.created_at)
+                      .where(Annotation.image_id.in_(ids), Annotation.superseded_by_id.is_(None))
+                      .order_by(Annotation.image_id, Annotation.labeler_id))
+    for ann_id, image_id, labeler_id, class_id, boxes, created_at in rows:
+        code = ctx.code(class_id)
+        xywh, box_codes = _boxes_in_codes(boxes or [], ctx)
+        labels[image_id].append(Label(ann_id, labeler_id, code, xywh, box_codes))
+        history[image_id].append((created_at, ctx.class_ids[code] if code is not None else None))
+    inputs = {image.id: ImageInput(image_id=image.id, labels=labels[image.id], labels_wanted=image.labels_wanted,
+                                   gold_code=ctx.code(image.gold_label_class_id) if image.is_gold else None,
+                                   gold_boxes=list(image.gold_boxes or []))
+              for image in images}
+    return inputs, history
+
+
+def _boxes_in_codes(boxes: list[dict[str, Any]], ctx: ProjectContext) -> tuple[np.ndarray, np.ndarray]:
+    xywh, codes = [], []
+    for box in boxes:
+        code = ctx.code(box.get("class_id"))
+        try:
+            values = [float(box[k]) for k in ("x", "y", "w", "h")]
+        except (KeyError, TypeError, ValueError):
+            continue  # stored boxes were validated on submit; never let one bad row stop the service
+        if code is not None:
+            xywh.append(values)
+            codes.append(code)
+    return np.asarray(xywh, dtype=float).reshape(-1, 4), np.asarray(codes, dtype=np.int64)
+
+
+def _reopener(db: Session, history: dict[int, list[tuple[datetime | None, int | None]]]) -> Callable[[Conflict], bool]:
+    """Whether a reviewer's resolved/ambiguous conflict reopens: a label newer than the decision
+    disagrees with it (see writer.py). No standing decision (None) never reopens."""
+    from app.review import service as review_service
+
+    decisions: dict[int, Any] = {}
+
+    def reopen(conflict: Conflict) -> bool:
+        if conflict.image_id is None:
+            return False
+        if conflict.image_id not in decisions:
+            decisions[conflict.image_id] = review_service.decision_for_image(db, conflict.image_id)
+        decided = decisions[conflict.image_id]
+        if decided is None:
+            return False
+        return newer_label_disagrees(decided.label_class_id, decided.is_ambiguous,
+                                     history.get(conflict.image_id, []), conflict.resolved_at)
+
+    return reopen
+
+
+def recompute_project(db: Session, *, project_id: int, progress: Progress | None = None) -> dict[str, Any]:
+    """The global pass (see recompute.py): safe to re-run from scratch; returns the summary."""
+    return recompute.run(db, project_id=project_id, progress=progress, judge_and_store=judge_and_store,
+                         image_inputs=image_inputs)
+
+
+# --- the background trigger -------------------------------------------------------------------------
+
+def labels_since_last_run(db: Session, *, project_id: int) -> int:
+    snapshot = latest_snapshot(db, project_id)
+    last_id = int((snapshot.summary or {}).get("max_annotation_id", 0)) if snapshot else 0
+    return db.scalar(select(func.count(Annotation.id)).join(Image, Image.id == Annotation.image_id)
+                     .where(Image.project_id == project_id, Annotation.id > last_id)) or 0
+
+
+def recompute_due(db: Session, *, project_id: int) -> bool:
+    project = db.get_one(Project, project_id)
+    every = int((project.settings or {}).get("recompute_every", RECOMPUTE_EVERY))
+    return every > 0 and labels_since_last_run(db, project_id=project_id) >= every
+
+
+def schedule_recompute(db: Session, *, project_id: int, created_by: Any = None) -> Any:
+    """Queue a global recompute unless one is already queued or running; returns the job (or None
+    when the job kind is not available)."""
+    from app.jobs import service as jobs
+    from app.jobs.models import Job, JobState
+    from app.jobs.registry import load_kinds
+
+    if JOB_KIND not in load_kinds():
+        return None
+    waiting = db.scalar(select(Job).where(Job.project_id == project_id, Job.kind == JOB_KIND,
+                                          Job.state.in_([JobState.queued, JobState.running])).limit(1))
+    if waiting is not None:
+        return waiting
+    return jobs.enqueue(db, kind=JOB_KIND, project_id=project_id, payload={}, created_by=created_by)
+
+
+def schedule_recompute_if_due(db: Session, *, project_id: int) -> Any:
+    return schedule_recompute(db, project_id=project_id) if recompute_due(db, project_id=project_id) else None
+
+
+# --- adaptive overlap -------------------------------------------------------------------------------
+
+SLICE_MIN_IMAGES = 20
+
+
+def slice_needs_overlap(db: Session, *, project_id: int, meta: dict[str, Any]) -> bool:
+    """Whether images of this metadata slice (e.g. {"line": "L3", "shift": "night"}) deserve more
+    labels: among images with two or more labels, the slice's share with a class disagreement is at
+    least 1.5 x the project's and 5 points above it, over at least SLICE_MIN_IMAGES images."""
+    from app.consistency.models import ConflictKind, ImageConsensus
+
+    def rates(*conditions: Any) -> tuple[int, int]:
+        base = (select(func.count(ImageConsensus.image_id)).join(Image, Image.id == ImageConsensus.image_id)
+                .where(Image.project_id == project_id, ImageConsensus.n_labels >= 2, *conditions))
+        disputed = base.where(select(Conflict.id).where(Conflict.image_id == Image.id,
+                                                        Conflict.kind == ConflictKind.class_disagreement).exists())
+        return db.scalar(base) or 0, db.scalar(disputed) or 0
+
+    in_slice = [Image.meta[key].as_string() == str(value) for key, value in meta.items()]
+    n_slice, bad_slice = rates(*in_slice)
+    if not in_slice or n_slice < SLICE_MIN_IMAGES:
+        return False
+    n_all, bad_all = rates()
+    slice_rate, project_rate = bad_slice / n_slice, bad_all / max(n_all, 1)
+    return slice_rate >= 1.5 * project_rate and slice_rate >= project_rate + 0.05

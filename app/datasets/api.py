@@ -1,0 +1,98 @@
+"""JSON API for dataset versions and exports: /api/v1/projects/{project_id}/datasets/... (admins only)."""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
+
+from app.auth.deps import AdminAccess
+from app.core.db import DbSession
+from app.core.storage import StorageDep
+from app.datasets import datasheet, downloads, service
+from app.datasets.jobs import export_out, export_status, start_export
+from app.datasets.schemas import ExportFormat, ExportIn, ExportOut, ExportStatus, FreezeIn, VersionOut
+
+router = APIRouter(prefix="/api/v1/projects/{project_id}/datasets", tags=["datasets"])
+Images = Annotated[bool, Query(description="the archive holds the image files")]
+
+
+@router.get("", response_model=list[VersionOut])
+def list_versions(access: AdminAccess, db: DbSession) -> Any:
+    return service.list_versions(db, access.project.id)
+
+
+@router.post("", response_model=VersionOut, status_code=201)
+def freeze(body: FreezeIn, access: AdminAccess, db: DbSession) -> Any:
+    """Freeze the project's decided labels that pass the filter into a new immutable version."""
+    version = service.freeze_version(db, project=access.project, spec=body, user=access.user)
+    db.commit()
+    return version
+
+
+@router.get("/diff")
+def diff(a: int, b: int, access: AdminAccess, db: DbSession) -> dict[str, Any]:
+    """What changed from version id `a` to version id `b`."""
+    return service.diff(db, access.project.id, before_id=a, after_id=b).as_dict()
+
+
+@router.get("/{version_id}", response_model=VersionOut)
+def get_version(version_id: int, access: AdminAccess, db: DbSession) -> Any:
+    return service.get_version(db, access.project.id, version_id)
+
+
+@router.get("/{version_id}/items")
+def items(version_id: int, access: AdminAccess, db: DbSession, after: int = 0, limit: int = 500) -> dict[str, Any]:
+    """Frozen items in image id order; pass the last `image_id` as `after` for the next page."""
+    version = service.get_version(db, access.project.id, version_id)
+    page = service.items_page(db, version, after=after, limit=limit)
+    return {"items": page, "next_after": page[-1]["image_id"] if len(page) == limit else None}
+
+
+@router.get("/{version_id}/datasheet", responses={200: {
+    "description": "the datasheet: JSON, or Markdown with format=md",
+    "content": {"application/json": {"schema": {"type": "object"}}, "text/markdown": {"schema": {"type": "string"}}}}})
+def get_datasheet(version_id: int, access: AdminAccess, db: DbSession,
+                  format: Literal["json", "md"] = "json") -> Response:
+    version = service.get_version(db, access.project.id, version_id)
+    if format == "md":
+        return downloads.text_file(datasheet.to_markdown(version, access.project.name),
+                                   f"datasheet-v{version.number}.md", "text/markdown; charset=utf-8")
+    return downloads.text_file(datasheet.to_json(version, access.project.name), f"datasheet-v{version.number}.json",
+                               "application/json")
+
+
+@router.get("/{version_id}/exports", response_model=list[ExportOut])
+def list_exports(version_id: int, access: AdminAccess, db: DbSession) -> Any:
+    version = service.get_version(db, access.project.id, version_id)
+    return [export_out(version, e, api=True) for e in service.list_exports(db, version)]
+
+
+@router.post("/{version_id}/exports", responses={201: {"model": ExportOut}, 202: {"model": ExportStatus}})
+def export(version_id: int, body: ExportIn, access: AdminAccess, db: DbSession, storage: StorageDep) -> Any:
+    """Make the export (201 with it), or queue it as a job (202: poll the status)."""
+    version = service.get_version(db, access.project.id, version_id)
+    made = start_export(db, storage=storage, version=version, fmt=body.format, include_images=body.include_images,
+                        user=access.user, wait=body.wait, release=db.commit)
+    db.commit()
+    if isinstance(made, int):
+        status = export_status(db, storage=storage, version=version, fmt=body.format,
+                               include_images=body.include_images, api=True)
+        return JSONResponse(status.model_dump(mode="json"), status_code=202)
+    return JSONResponse(export_out(version, made, api=True).model_dump(mode="json"), status_code=201)
+
+
+@router.get("/{version_id}/exports/{format}", response_model=ExportStatus)
+def status(version_id: int, format: ExportFormat, access: AdminAccess, db: DbSession, storage: StorageDep,
+           include_images: Images = False) -> Any:
+    version = service.get_version(db, access.project.id, version_id)
+    return export_status(db, storage=storage, version=version, fmt=format, include_images=include_images, api=True)
+
+
+@router.get("/{version_id}/exports/{format}/download", response_class=Response)
+def download(version_id: int, format: ExportFormat, access: AdminAccess, db: DbSession, storage: StorageDep,
+             include_images: Images = False) -> Response:
+    """The zip archive, streamed."""
+    version = service.get_version(db, access.project.id, version_id)
+    export = service.get_export(db, storage=storage, version=version, fmt=format, include_images=include_images)
+    return downloads.stream_export(storage, export, downloads.export_filename(access.project.name, version, export))

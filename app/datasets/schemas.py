@@ -1,0 +1,140 @@
+"""What the dataset API takes and gives (Pydantic v2)."""
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.datasets.splits import DEFAULT_FRACTIONS, SPLITS
+
+
+class ExportFormat(StrEnum):
+    coco = "coco"
+    yolo = "yolo"
+    voc = "voc"
+    csv = "csv"
+    labelstudio = "labelstudio"
+    imagefolder = "imagefolder"
+
+
+FORMAT_TITLES = {
+    ExportFormat.coco: "COCO detection JSON",
+    ExportFormat.yolo: "YOLO (Ultralytics)",
+    ExportFormat.voc: "Pascal VOC XML",
+    ExportFormat.csv: "CSV (a row per box)",
+    ExportFormat.labelstudio: "Label Studio JSON",
+    ExportFormat.imagefolder: "ImageFolder (classification)",
+}
+
+
+class FreezeFilter(BaseModel):
+    """Which final labels go into a version. Only decided labels (a FinalLabel) ever do."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    exclude_ambiguous: bool = True
+    exclude_unresolved: bool = True  # images (or their duplicate group) with an open or returned conflict
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    class_ids: list[int] | None = None  # None: every class; else images of these classes, their boxes only
+    slices: dict[str, list[str]] = Field(default_factory=dict)  # metadata key -> accepted values
+    include_augmented: bool = False
+
+    @field_validator("slices")
+    @classmethod
+    def _slices(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        clean = {k.strip(): sorted({v.strip() for v in vs if v.strip()}) for k, vs in value.items() if k.strip()}
+        if any(not vs for vs in clean.values()):
+            raise ValueError("each metadata slice needs at least one value")
+        if len(clean) > 20 or any(len(k) > 64 for k in clean):
+            raise ValueError("at most 20 slice keys of up to 64 characters")
+        return dict(sorted(clean.items()))
+
+    @field_validator("class_ids")
+    @classmethod
+    def _classes(cls, value: list[int] | None) -> list[int] | None:
+        return None if value is None else sorted(set(value))
+
+
+class SplitSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    train: float = Field(default=DEFAULT_FRACTIONS["train"], ge=0.0, le=1.0)
+    val: float = Field(default=DEFAULT_FRACTIONS["val"], ge=0.0, le=1.0)
+    test: float = Field(default=DEFAULT_FRACTIONS["test"], ge=0.0, le=1.0)
+    seed: int = Field(default=0, ge=0, le=2**31)
+
+    @model_validator(mode="after")
+    def _sums(self) -> SplitSpec:
+        total = self.train + self.val + self.test
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"train + val + test must be 1 (got {total:g})")
+        return self
+
+    def fractions(self) -> dict[str, float]:
+        return {s: getattr(self, s) for s in SPLITS}
+
+
+class FreezeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field(default="", max_length=5000)
+    filter: FreezeFilter = Field(default_factory=FreezeFilter)
+    split: SplitSpec = Field(default_factory=SplitSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("a version needs a name")
+        return value
+
+
+class VersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    project_id: int
+    number: int
+    name: str
+    description: str
+    filter: dict[str, Any]
+    split_spec: dict[str, Any]
+    content_hash: str
+    parent_id: int | None
+    defect_book_version: int | None
+    counts: dict[str, Any]
+    created_at: datetime
+
+
+class ExportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: ExportFormat
+    include_images: bool = False
+    wait: bool = False  # make it in this request even when a background job runner is available
+
+
+class ExportOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    version_id: int
+    format: str
+    include_images: bool
+    sha256: str
+    size_bytes: int
+    created_at: datetime
+    download_url: str = ""
+
+
+class ExportStatus(BaseModel):
+    state: str  # none, running, done, failed
+    done: int = 0
+    total: int = 0
+    message: str = ""
+    export: ExportOut | None = None

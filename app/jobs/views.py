@@ -1,0 +1,58 @@
+"""Job status: JSON for scripts and the progress partial, and a small page per job."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from app.auth.deps import InspectorAccess
+from app.core.db import DbSession
+from app.core.templating import render
+from app.jobs import service
+from app.jobs.service import JobView
+from app.projects.models import Project
+
+router = APIRouter()
+
+
+@dataclass
+class JobPage:
+    project: Project
+    job: JobView
+
+
+@dataclass
+class JobListPage:
+    project: Project
+    jobs: list[JobView]
+
+
+@router.get("/api/v1/projects/{project_id}/jobs/{job_id}", tags=["jobs"])
+def job_status(job_id: int, access: InspectorAccess, db: DbSession) -> dict[str, Any]:
+    """A job's state, progress (0..1), message and result; 404 for a job the caller may not see."""
+    job = service.get_project_job(db, project_id=access.project.id, job_id=job_id, user=access.user,
+                                  role=access.role)
+    return service.job_view(job).as_json()
+
+
+@router.get("/api/v1/projects/{project_id}/jobs", tags=["jobs"])
+def job_list(access: InspectorAccess, db: DbSession) -> list[dict[str, Any]]:
+    """The project's 50 newest jobs (reviewers see all, others the ones they started)."""
+    jobs = service.recent_jobs(db, project_id=access.project.id, user=access.user, role=access.role)
+    return [service.job_view(job).as_json() for job in jobs]
+
+
+@router.get("/projects/{project_id}/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(request: Request, job_id: int, access: InspectorAccess, db: DbSession) -> HTMLResponse:
+    job = service.get_project_job(db, project_id=access.project.id, job_id=job_id, user=access.user,
+                                  role=access.role)
+    return render(request, "jobs/job.html", JobPage(project=access.project, job=service.job_view(job)))
+
+
+@router.get("/projects/{project_id}/jobs", response_class=HTMLResponse)
+def jobs_page(request: Request, access: InspectorAccess, db: DbSession) -> HTMLResponse:
+    jobs = service.recent_jobs(db, project_id=access.project.id, user=access.user, role=access.role)
+    page = JobListPage(project=access.project, jobs=[service.job_view(job) for job in jobs])
+    return render(request, "jobs/list.html", page)

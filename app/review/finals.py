@@ -1,0 +1,103 @@
+"""What a decision makes of an image: its final class and boxes, checked against the project.
+
+Boxes are `{"x", "y", "w", "h", "class_id"}` in image pixels. Classes are read through the taxonomy
+mapping, so an answer given in a class merged away since counts as its successor; a class retired
+by a split has no successor and cannot be chosen.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.consistency.models import ImageConsensus
+from app.core.errors import Invalid
+from app.images.models import Image
+from app.projects.defect_book import class_mapping
+from app.projects.models import LabelClass
+from app.review.models import FinalLabel, FinalLabelSource
+from app.review.schemas import BoxIn
+
+EDGE_SLACK_PX = 0.5  # rounding at the right and bottom edges
+
+
+@dataclass
+class Proposal:
+    """A final label to write for one image (class None and ambiguous for "ambiguous")."""
+
+    label_class_id: int | None
+    boxes: list[dict[str, Any]] = field(default_factory=list)
+    ambiguous: bool = False
+
+
+class ClassBook:
+    """The project's classes and merges, loaded once per decision."""
+
+    def __init__(self, db: Session, project_id: int) -> None:
+        self.classes = {c.id: c for c in db.scalars(select(LabelClass).where(LabelClass.project_id == project_id))}
+        self.mapping = class_mapping(db, project_id)
+
+    def current(self, class_id: int | None, *, field_name: str = "label_class_id") -> int | None:
+        """The active class that stands for `class_id` now; Invalid for another project's or a split class."""
+        if class_id is None:
+            return None
+        mapped = self.mapping.get(class_id, class_id)
+        found = self.classes.get(mapped)
+        if found is None:
+            raise Invalid(f"class {class_id} is not a class of this project", field=field_name)
+        if not found.is_active:
+            raise Invalid(f"class “{found.name}” is retired; choose one of the current classes", field=field_name)
+        return mapped
+
+    def name(self, class_id: int | None) -> str:
+        found = self.classes.get(class_id) if class_id is not None else None
+        return found.name if found else "–"
+
+
+def clean_boxes(book: ClassBook, image: Image, boxes: Iterable[BoxIn | dict[str, Any]]) -> list[dict[str, Any]]:
+    """Validated plain boxes inside the image, with current class ids; Invalid names the box."""
+    cleaned = []
+    for n, raw in enumerate(boxes):
+        box = raw if isinstance(raw, BoxIn) else BoxIn.model_validate(_xywhc(raw))
+        if box.x + box.w > image.width + EDGE_SLACK_PX or box.y + box.h > image.height + EDGE_SLACK_PX:
+            raise Invalid(f"box {n + 1} reaches outside the {image.width}×{image.height} image", field="boxes")
+        class_id = book.current(box.class_id, field_name="boxes")
+        cleaned.append({"x": box.x, "y": box.y, "w": box.w, "h": box.h, "class_id": class_id})
+    return cleaned
+
+
+def _xywhc(raw: dict[str, Any]) -> dict[str, Any]:
+    return {k: raw[k] for k in ("x", "y", "w", "h", "class_id") if k in raw}
+
+
+def consensus_boxes(book: ClassBook, consensus: ImageConsensus | None, image: Image) -> list[dict[str, Any]]:
+    """The consensus box clusters as plain boxes (entries without a full box are skipped)."""
+    if consensus is None:
+        return []
+    usable = [c for c in consensus.clusters or [] if all(k in c for k in ("x", "y", "w", "h", "class_id"))]
+    return clean_boxes(book, image, usable)
+
+
+def consensus_proposal(db: Session, book: ClassBook, image: Image) -> Proposal:
+    consensus = db.get(ImageConsensus, image.id)
+    if consensus is None or consensus.consensus_class_id is None:
+        raise Invalid(f"{image.file_name} has no consensus proposal yet; choose a class instead", field="decision")
+    return Proposal(book.current(consensus.consensus_class_id), consensus_boxes(book, consensus, image))
+
+
+def write_final(db: Session, *, image_id: int, proposal: Proposal, resolution_id: int | None) -> FinalLabel:
+    """Insert or update the image's one final label (source `review`)."""
+    final = db.scalar(select(FinalLabel).where(FinalLabel.image_id == image_id))
+    if final is None:
+        final = FinalLabel(image_id=image_id)
+        db.add(final)
+    final.label_class_id = proposal.label_class_id
+    final.boxes = list(proposal.boxes)
+    final.source = FinalLabelSource.review
+    final.is_ambiguous = proposal.ambiguous
+    final.confidence = None if proposal.ambiguous else 1.0
+    final.resolution_id = resolution_id
+    return final
