@@ -24,7 +24,9 @@ serve: install
 
 ## The whole test suite: SQLite always, Postgres too when it answers at CONCORD_TEST_POSTGRES_URL.
 test: install
-	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	# One BLAS thread per test process: two processes on two cores, no oversubscription.
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+		$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 ## Everything but the browser tests, on one process (quick feedback while working).
 test-fast: install

@@ -88,7 +88,8 @@ def main() -> int:
         text = README.read_text()
         head, rest = text.split(START, 1)
         tail = rest.split(END, 1)[1]
-        stamp = f"\n_Generated {summary['generated_at']} by `{summary['command']}` in {summary['total_seconds']} s._\n\n"
+        stamp = (f"\n_Generated {summary['generated_at']} by `{summary['command']}` "
+                 f"in {summary['total_seconds']} s._\n\n")
         README.write_text(head + START + stamp + table(results) + "\n" + END + tail)
     print(table(results))
     return 1 if any(r.get("error") for r in results) else 0

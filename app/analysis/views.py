@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -14,6 +13,7 @@ from app.analysis.schemas import RankBy
 from app.auth.deps import AdminAccess, ProjectAccess, ReviewerAccess, settings_of
 from app.core.db import DbSession
 from app.core.errors import Invalid
+from app.core.flash import redirect_with_flash
 from app.core.storage import StorageDep
 from app.core.templating import render
 from app.projects.navigation import NavLink, sections_for
@@ -26,8 +26,8 @@ def _tabs(request: Request, access: ProjectAccess) -> Sequence[NavLink]:
     return sections_for(request.app, project_id=access.project.id, role=access.role)
 
 
-def _back(path: str, message: str) -> RedirectResponse:
-    return RedirectResponse(f"{path}?flash={quote(message)}", status_code=303)
+def _back(request: Request, path: str, message: str) -> RedirectResponse:
+    return redirect_with_flash(request, path, message)
 
 
 @router.get("/projects/{project_id}/analysis", response_class=HTMLResponse)
@@ -43,19 +43,20 @@ def drift(request: Request, access: ReviewerAccess, db: DbSession,
 
 
 @router.post("/projects/{project_id}/analysis/drift/run")
-def run_drift(access: AdminAccess, db: DbSession, storage: StorageDep) -> RedirectResponse:
+def run_drift(request: Request, access: AdminAccess, db: DbSession, storage: StorageDep) -> RedirectResponse:
     report = service.run_drift(db, storage=storage, project_id=access.project.id, actor=access.user)
     db.commit()
-    return _back(f"/projects/{access.project.id}/analysis/drift",
+    return _back(request, f"/projects/{access.project.id}/analysis/drift",
                  f"Drift computed: {report.n_flagged} drifted batches/slices, "
                  f"{report.report['raised_priority']} images moved forward in the queue")
 
 
 @router.post("/projects/{project_id}/analysis/drift/reference")
-def set_reference(access: AdminAccess, db: DbSession, batch_id: Annotated[int, Form()]) -> RedirectResponse:
+def set_reference(request: Request, access: AdminAccess, db: DbSession,
+                  batch_id: Annotated[int, Form()]) -> RedirectResponse:
     batch = service.set_reference_batch(db, project_id=access.project.id, batch_id=batch_id, actor=access.user)
     db.commit()
-    return _back(f"/projects/{access.project.id}/analysis/drift",
+    return _back(request, f"/projects/{access.project.id}/analysis/drift",
                  f"Reference batch is now {batch.name}; run drift again")
 
 
@@ -78,17 +79,18 @@ async def import_predictions(request: Request, access: AdminAccess, db: DbSessio
                                         error=exc.message)
         return render(request, "analysis/label_issues.html", page, status_code=422)
     db.commit()
-    return _back(f"/projects/{access.project.id}/analysis/label-issues",
+    return _back(request, f"/projects/{access.project.id}/analysis/label-issues",
                  f"Imported {result.rows} predictions of {result.model_name}")
 
 
 @router.post("/projects/{project_id}/analysis/label-issues/send")
-def send_issues(access: ReviewerAccess, db: DbSession, model: Annotated[str, Form(max_length=120)] = "",
+def send_issues(request: Request, access: ReviewerAccess, db: DbSession,
+                model: Annotated[str, Form(max_length=120)] = "",
                 rank_by: Annotated[RankBy, Form()] = "self_confidence") -> RedirectResponse:
     result = service.send_to_review(db, project_id=access.project.id, actor=access.user, model_name=model or None,
                                     rank_by=rank_by)
     db.commit()
-    return _back(f"/projects/{access.project.id}/analysis/label-issues",
+    return _back(request, f"/projects/{access.project.id}/analysis/label-issues",
                  f"Review queue: {result.created} new, {result.updated + result.reopened} updated, "
                  f"{result.kept_settled} already settled, {result.closed} closed")
 
@@ -101,6 +103,6 @@ def augment(request: Request, access: AdminAccess, db: DbSession, storage: Stora
     result = service.augment_class(db, storage=storage, settings=settings_of(request), project=access.project,
                                    class_name=class_name, per_image=per_image, seed=seed, actor=access.user)
     db.commit()
-    return _back(f"/projects/{access.project.id}/analysis",
+    return _back(request, f"/projects/{access.project.id}/analysis",
                  f"Augmented {result.sources} {result.class_name} images: {result.created} new copies"
                  + (f", {result.existing} already there" if result.existing else ""))

@@ -15,6 +15,7 @@ from app.auth.models import ApiToken, User
 from app.core.config import Settings
 from app.core.db import DbSession
 from app.core.errors import Conflict, Invalid, TooManyRequests
+from app.core.flash import redirect_with_flash
 from app.core.templating import render
 
 router = APIRouter()
@@ -60,7 +61,7 @@ def change_password(
         return render(request, "auth/account.html", page, status_code=exc.status_code)
     db.commit()
     suffix = f"; {ended} other session{'s' if ended != 1 else ''} signed out" if ended else ""
-    return RedirectResponse(f"/account?flash=Password changed{suffix}.", status_code=303)
+    return redirect_with_flash(request, "/account", f"Password changed{suffix}.")
 
 
 @router.post("/account/tokens", response_class=HTMLResponse)
@@ -80,15 +81,14 @@ def create_token(request: Request, principal: BrowserSession, db: DbSession,
 
 
 @router.post("/account/tokens/{token_id}/revoke")
-def revoke_token(token_id: int, user: CurrentUser, db: DbSession) -> RedirectResponse:
+def revoke_token(request: Request, token_id: int, user: CurrentUser, db: DbSession) -> RedirectResponse:
     token = tokens.revoke_token(db, token_id=token_id, user_id=user.id, actor=user)
     db.commit()
-    return RedirectResponse(f"/account?flash=Token {token.prefix}… revoked.", status_code=303)
+    return redirect_with_flash(request, "/account", f"Token {token.prefix}… revoked.")
 
 
 @router.post("/account/sessions/revoke")
-def revoke_other_sessions(principal: BrowserSession, db: DbSession) -> RedirectResponse:
+def revoke_other_sessions(request: Request, principal: BrowserSession, db: DbSession) -> RedirectResponse:
     ended = service.end_other_sessions(db, user=principal.user, keep=principal.session)
     db.commit()
-    return RedirectResponse(f"/account?flash={ended} other session{'s' if ended != 1 else ''} signed out.",
-                            status_code=303)
+    return redirect_with_flash(request, "/account", f"{ended} other session{'s' if ended != 1 else ''} signed out.")

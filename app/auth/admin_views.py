@@ -16,6 +16,7 @@ from app.auth.deps import SiteAdmin
 from app.auth.models import User
 from app.core.db import DbSession
 from app.core.errors import Conflict, Invalid
+from app.core.flash import redirect_with_flash
 from app.core.listing import SortOrder
 from app.core.templating import render
 from app.projects import service as project_service
@@ -96,16 +97,16 @@ def create_user(
         page = _users_page(db, admin, form=form, error=exc.message)
         return render(request, "admin/users.html", page, status_code=exc.status_code)
     db.commit()
-    return RedirectResponse(f"/admin/users?flash=Created {user.email}.", status_code=303)
+    return redirect_with_flash(request, "/admin/users", f"Created {user.email}.")
 
 
 @router.post("/users/{user_id}/active")
-def set_active(user_id: int, admin: SiteAdmin, db: DbSession,
+def set_active(request: Request, user_id: int, admin: SiteAdmin, db: DbSession,
                active: Annotated[bool, Form()]) -> RedirectResponse:
     user = service.set_user_active(db, user_id=user_id, active=active, actor=admin)
     db.commit()
     state = "reactivated" if active else "deactivated; their sessions ended"
-    return RedirectResponse(f"/admin/users?flash={user.email} {state}.", status_code=303)
+    return redirect_with_flash(request, "/admin/users", f"{user.email} {state}.")
 
 
 @router.get("/projects", response_class=HTMLResponse)
@@ -134,5 +135,4 @@ def create_project(
         page = _projects_page(db, admin, form=form, error=exc.message)
         return render(request, "admin/projects.html", page, status_code=exc.status_code)
     db.commit()
-    return RedirectResponse(f"/projects/{project.id}/members?flash=Project created; add its members.",
-                            status_code=303)
+    return redirect_with_flash(request, f"/projects/{project.id}/members", "Project created; add its members.")

@@ -14,6 +14,7 @@ from app.auth.members import Member
 from app.auth.models import Role
 from app.core.db import DbSession
 from app.core.errors import Conflict, Invalid
+from app.core.flash import redirect_with_flash
 from app.core.listing import SortOrder
 from app.core.templating import render
 from app.projects.models import Project
@@ -37,8 +38,8 @@ def _page(db: Session, access: ProjectAccess, order: SortOrder | None = None, **
     return MembersPage(project=access.project, members=found, me_id=access.user.id, **extra)  # type: ignore[arg-type]
 
 
-def _back(project_id: int, message: str) -> RedirectResponse:
-    return RedirectResponse(f"/projects/{project_id}/members?flash={message}", status_code=303)
+def _back(request: Request, project_id: int, message: str) -> RedirectResponse:
+    return redirect_with_flash(request, f"/projects/{project_id}/members", message)
 
 
 @router.get("/projects/{project_id}/members", response_class=HTMLResponse)
@@ -57,7 +58,7 @@ def add_member(request: Request, access: AdminAccess, db: DbSession, email: Anno
         page = _page(db, access, add_email=email, add_role=role, error=exc.message)
         return render(request, "auth/members.html", page, status_code=exc.status_code)
     db.commit()
-    return _back(access.project.id, f"Added {member.email} as {member.role}.")
+    return _back(request, access.project.id, f"Added {member.email} as {member.role}.")
 
 
 @router.post("/projects/{project_id}/members/{user_id}/role", response_class=HTMLResponse)
@@ -70,7 +71,7 @@ def change_role(request: Request, user_id: int, access: AdminAccess, db: DbSessi
     except Conflict as exc:
         return render(request, "auth/members.html", _page(db, access, error=exc.message), status_code=409)
     db.commit()
-    return _back(access.project.id, f"{member.email} is now {member.role}.")
+    return _back(request, access.project.id, f"{member.email} is now {member.role}.")
 
 
 @router.post("/projects/{project_id}/members/{user_id}/remove", response_class=HTMLResponse)
@@ -82,4 +83,4 @@ def remove_member(request: Request, user_id: int, access: AdminAccess, db: DbSes
     except Conflict as exc:
         return render(request, "auth/members.html", _page(db, access, error=exc.message), status_code=409)
     db.commit()
-    return _back(access.project.id, f"Removed {member.email} from the project.")
+    return _back(request, access.project.id, f"Removed {member.email} from the project.")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.auth.deps import AdminAccess, ReviewerAccess
 from app.consistency import pages, service
 from app.core.db import DbSession
+from app.core.flash import redirect_with_flash
 from app.core.templating import render
 from app.projects.navigation import sections_for
 
@@ -23,7 +22,7 @@ def agreement(request: Request, access: ReviewerAccess, db: DbSession) -> HTMLRe
 
 
 @router.post("/projects/{project_id}/agreement/recompute")
-def recompute(access: AdminAccess, db: DbSession) -> RedirectResponse:
+def recompute(request: Request, access: AdminAccess, db: DbSession) -> RedirectResponse:
     """Queue the global recompute (or run it here when no job runner is configured)."""
     project_id = access.project.id
     job = service.schedule_recompute(db, project_id=project_id, created_by=access.user)
@@ -31,7 +30,7 @@ def recompute(access: AdminAccess, db: DbSession) -> RedirectResponse:
         summary = service.recompute_project(db, project_id=project_id)
         db.commit()
         message = f"Recomputed: alpha {summary['alpha']:.3f}" if summary["alpha"] is not None else "Recomputed"
-        return RedirectResponse(f"/projects/{project_id}/agreement?flash={quote(message)}", status_code=303)
+        return redirect_with_flash(request, f"/projects/{project_id}/agreement", message)
     db.commit()
     message = f"Recompute queued as job {job.id}; the figures refresh when it is done"
-    return RedirectResponse(f"/projects/{project_id}/agreement?flash={quote(message)}", status_code=303)
+    return redirect_with_flash(request, f"/projects/{project_id}/agreement", message)

@@ -10,6 +10,8 @@ from jinja2 import StrictUndefined
 from markupsafe import Markup, escape
 from starlette.templating import Jinja2Templates
 
+from app.core.flash import flash_of
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 
@@ -24,7 +26,7 @@ def _request_context(request: Request) -> dict[str, Any]:
         "current_user": principal.user if principal else None,
         "csrf_token": csrf,
         "csrf_input": csrf_input,
-        "flash": request.query_params.get("flash"),  # short status line after a redirect
+        "flash": flash_of(request),  # short status line after a redirect (signed: see flash.py)
     }
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -10,6 +9,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from app.auth.deps import AdminAccess, ProjectAccess
 from app.core.db import DbSession
 from app.core.errors import ConcordError
+from app.core.flash import redirect_with_flash
 from app.core.handlers import wants_json
 from app.core.storage import StorageDep
 from app.core.templating import render
@@ -41,8 +41,8 @@ def freeze(request: Request, access: AdminAccess, db: DbSession,
         page.error, page.error_field = exc.message, exc.field
         return render(request, "datasets/index.html", page, status_code=exc.status_code)
     db.commit()
-    flash = quote(f"Version {version.number} frozen: {version.counts['items']} images")
-    return RedirectResponse(f"/projects/{access.project.id}/datasets/{version.id}?flash={flash}", status_code=303)
+    message = f"Version {version.number} frozen: {version.counts['items']} images"
+    return redirect_with_flash(request, f"/projects/{access.project.id}/datasets/{version.id}", message)
 
 
 @router.get(BASE + "/diff", response_class=HTMLResponse)

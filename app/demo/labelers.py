@@ -52,7 +52,8 @@ def answer(profile: Profile, scene: Scene, rng: np.random.Generator) -> Answer:
             boxes.append((kind, *_jitter(defect.box, profile.box_jitter, rng)))
         if not boxes and not scene.defects:  # a false alarm gets a box where the person saw something
             x, y, w, h = scene.part
-            boxes.append((label, float(rng.uniform(x + 40, x + w - 60)), float(rng.uniform(y + 40, y + h - 60)), 14, 14))
+            spot_x, spot_y = float(rng.uniform(x + 40, x + w - 60)), float(rng.uniform(y + 40, y + h - 60))
+            boxes.append((label, spot_x, spot_y, 14, 14))
     seconds = float(profile.seconds * rng.lognormal(0, 0.35) + 2 * len(boxes))
     return Answer(profile, label, boxes, seconds)
 

@@ -106,7 +106,7 @@ def render(scene: Scene) -> Image.Image:
 
 def _mottle(canvas: Image.Image, scene: Scene) -> None:
     """Soft light and dark patches of the moulding, different on every part (so parts differ)."""
-    x, y, w, h = (int(round(v)) for v in scene.part)
+    x, y, w, h = (round(v) for v in scene.part)
     grid = np.random.default_rng(scene.texture_seed).normal(0, 1, (5, 7))
     field = np.asarray(Image.fromarray(grid.astype(np.float32)).resize((w, h), Image.Resampling.BICUBIC))
     mask = Image.new("L", (w, h), 0)
@@ -147,14 +147,14 @@ def _draw_defect(canvas: Image.Image, defect: Defect) -> None:
 def plan_dataset(n_images: int, seed: int = 7, dup_groups: int = 4, dup_size: int = 4) -> list[Scene]:
     """`n_images` scenes with exact class frequencies and a few near-duplicate groups."""
     rng = np.random.default_rng(seed)
-    counts = {c: int(round(f * n_images)) for c, f in CLASS_FREQ.items()}
+    counts = {c: round(f * n_images) for c, f in CLASS_FREQ.items()}
     counts["ok"] += n_images - sum(counts.values())
     classes = [c for c, k in counts.items() for _ in range(k)]
     rng.shuffle(classes)
     scenes = [plan_scene(rng, i, c) for i, c in enumerate(classes)]
     taken: set[int] = set()
     # Look-alike groups on defective parts, the first on a pit: the pair inspectors confuse most.
-    for group, wanted in enumerate(["pit", "dent", "scratch", "discoloration"][:dup_groups]):
+    for wanted in ["pit", "dent", "scratch", "discoloration"][:dup_groups]:
         fits = [i for i in range(n_images - dup_size) if scenes[i].true_class == wanted
                 and not taken.intersection(range(i, i + dup_size))]
         if not fits:

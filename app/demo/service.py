@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from app.auth import service as auth_service
 from app.auth.models import Role, User
-from app.core.config import Settings
 from app.consistency import service as consistency
+from app.core.config import Settings
 from app.core.security import hash_password
 from app.core.storage import Storage
 from app.demo.source import DEFINITIONS, DemoSource, write_demo_source

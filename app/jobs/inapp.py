@@ -28,7 +28,10 @@ def runs_in_app(settings: Settings) -> bool:
 class InAppRunner:
     def __init__(self, app: FastAPI) -> None:
         state = app.state
-        self.worker = Worker.for_database(state.settings, state.storage, work_engine=state.engine)
+        # SQLite: the app's own engine, so the job's writes join the app's fair write queue
+        # (app/core/db_guards.py). Postgres: an engine of its own, without the web requests' deadline.
+        shared = state.engine if state.settings.is_sqlite else None
+        self.worker = Worker.for_database(state.settings, state.storage, work_engine=shared)
         self.thread = threading.Thread(target=self._run, name="concord-jobs", daemon=True)
 
     def _run(self) -> None:

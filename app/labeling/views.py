@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from app.auth.deps import AdminAccess, InspectorAccess
 from app.core.db import DbSession
 from app.core.errors import Invalid
+from app.core.flash import redirect_with_flash
 from app.core.templating import render
 from app.labeling import service
 from app.labeling.schemas import OverlapIn
@@ -130,7 +131,7 @@ def overlap_save(
         page.error = _message(exc)
         return render(request, "labeling/overlap.html", page, status_code=422)
     db.commit()
-    return RedirectResponse(f"/projects/{access.project.id}/overlap?flash=Overlap+policy+saved", status_code=303)
+    return redirect_with_flash(request, f"/projects/{access.project.id}/overlap", "Overlap policy saved")
 
 
 def _overlap_page(request: Request, db: DbSession, access: AdminAccess) -> OverlapPage:

@@ -4,7 +4,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -16,6 +15,7 @@ from app.auth.models import Role
 from app.core.db import DbSession
 from app.core.errors import Conflict as ConflictError
 from app.core.errors import Invalid
+from app.core.flash import redirect_with_flash
 from app.core.templating import render
 from app.images.models import Image
 from app.projects import defect_book, taxonomy
@@ -48,7 +48,8 @@ def _base(project_id: int) -> str:
     return f"/projects/{project_id}/defect-book"
 
 
-def _apply(db: Session, project: Project, change: Callable[[], object], done: str, *, to: str = "") -> RedirectResponse:
+def _apply(request: Request, db: Session, project: Project, change: Callable[[], object], done: str, *,
+           to: str = "") -> RedirectResponse:
     """Run a change, commit, and go back with a one-line result. A refused change (422/409) rolls back and
     says why on the page; NotFound and Forbidden propagate (another project's ids answer 404)."""
     try:
@@ -58,8 +59,7 @@ def _apply(db: Session, project: Project, change: Callable[[], object], done: st
     except (Invalid, ConflictError) as exc:
         db.rollback()
         flash, to = exc.message, ""
-    return RedirectResponse(f"{to or _base(project.id)}{'&' if '?' in to else '?'}{urlencode({'flash': flash})}",
-                            status_code=303)
+    return redirect_with_flash(request, to or _base(project.id), flash)
 
 
 @router.get("/projects/{project_id}/defect-book", response_class=HTMLResponse)
@@ -75,11 +75,11 @@ def book_page(request: Request, access: InspectorAccess, db: DbSession,
 
 
 @router.post("/projects/{project_id}/defect-book/classes/{class_id}/definition")
-def edit_definition(class_id: int, access: ReviewerAccess, db: DbSession, definition: Text,
+def edit_definition(request: Request, class_id: int, access: ReviewerAccess, db: DbSession, definition: Text,
                     seen_version: Annotated[int, Form()]) -> RedirectResponse:
     """A new definition is a new version; then offer to send the class's earlier labels back."""
     project = access.project
-    return _apply(db, project, lambda: defect_book.edit_definition(
+    return _apply(request, db, project, lambda: defect_book.edit_definition(
         db, project=project, class_id=class_id, definition=definition, seen_version=seen_version, actor=access.user),
         "Definition saved as version {version}.",
         to=f"{_base(project.id)}/relabel?class_id={class_id}&version={project.defect_book_version + 1}")
@@ -95,17 +95,17 @@ def relabel_page(request: Request, access: ReviewerAccess, db: DbSession, class_
 
 
 @router.post("/projects/{project_id}/defect-book/relabel")
-def send_for_relabel(access: ReviewerAccess, db: DbSession, class_id: Annotated[int, Form()],
+def send_for_relabel(request: Request, access: ReviewerAccess, db: DbSession, class_id: Annotated[int, Form()],
                      version: Annotated[int, Form()],
                      confused_with_id: Annotated[str, Form(max_length=20)] = "") -> RedirectResponse:
     other = int(confused_with_id) if confused_with_id.isdigit() else None
-    return _apply(db, access.project, lambda: defect_book.send_for_relabel(
+    return _apply(request, db, access.project, lambda: defect_book.send_for_relabel(
         db, project=access.project, class_id=class_id, version=version, confused_with_id=other, actor=access.user),
         "{result} earlier labels sent back to their labelers, first in their queues.")
 
 
 @router.post("/projects/{project_id}/defect-book/examples")
-def add_example(access: ReviewerAccess, db: DbSession, label_class_id: Annotated[int, Form()],
+def add_example(request: Request, access: ReviewerAccess, db: DbSession, label_class_id: Annotated[int, Form()],
                 file_name: Annotated[str, Form(max_length=255)], note: Text = "",
                 counter_example: Annotated[bool, Form()] = False) -> RedirectResponse:
     def change() -> None:
@@ -113,39 +113,40 @@ def add_example(access: ReviewerAccess, db: DbSession, label_class_id: Annotated
         defect_book.add_example(db, project=access.project, class_id=label_class_id, image_id=image.id, note=note,
                                 counter_example=counter_example, actor=access.user)
 
-    return _apply(db, access.project, change, "Example added (version {version}).")
+    return _apply(request, db, access.project, change, "Example added (version {version}).")
 
 
 @router.post("/projects/{project_id}/defect-book/examples/{example_id}/remove")
-def remove_example(example_id: int, access: ReviewerAccess, db: DbSession) -> RedirectResponse:
-    return _apply(db, access.project, lambda: defect_book.remove_example(
+def remove_example(request: Request, example_id: int, access: ReviewerAccess, db: DbSession) -> RedirectResponse:
+    return _apply(request, db, access.project, lambda: defect_book.remove_example(
         db, project=access.project, example_id=example_id, actor=access.user), "Example removed (version {version}).")
 
 
 @router.post("/projects/{project_id}/defect-book/taxonomy/rename")
-def rename(access: AdminAccess, db: DbSession, class_id: Annotated[int, Form()], name: Name) -> RedirectResponse:
-    return _apply(db, access.project, lambda: taxonomy.rename_class(
+def rename(request: Request, access: AdminAccess, db: DbSession, class_id: Annotated[int, Form()],
+           name: Name) -> RedirectResponse:
+    return _apply(request, db, access.project, lambda: taxonomy.rename_class(
         db, project=access.project, class_id=class_id, name=name, actor=access.user), "Renamed (version {version}).")
 
 
 @router.post("/projects/{project_id}/defect-book/taxonomy/merge")
-def merge(access: AdminAccess, db: DbSession, source_id: Annotated[int, Form()],
+def merge(request: Request, access: AdminAccess, db: DbSession, source_id: Annotated[int, Form()],
           target_id: Annotated[int, Form()]) -> RedirectResponse:
-    return _apply(db, access.project, lambda: taxonomy.merge_classes(
+    return _apply(request, db, access.project, lambda: taxonomy.merge_classes(
         db, project=access.project, source_id=source_id, target_id=target_id, actor=access.user),
         "Merged (version {version}). Undo it from the change list.")
 
 
 @router.post("/projects/{project_id}/defect-book/taxonomy/split")
-def split(access: AdminAccess, db: DbSession, class_id: Annotated[int, Form()], name_a: Name, name_b: Name,
-          definition_a: Text = "", definition_b: Text = "", note: Text = "") -> RedirectResponse:
+def split(request: Request, access: AdminAccess, db: DbSession, class_id: Annotated[int, Form()], name_a: Name,
+          name_b: Name, definition_a: Text = "", definition_b: Text = "", note: Text = "") -> RedirectResponse:
     parts = [taxonomy.NewClass(name_a, definition_a), taxonomy.NewClass(name_b, definition_b)]
-    return _apply(db, access.project, lambda: taxonomy.split_class(
+    return _apply(request, db, access.project, lambda: taxonomy.split_class(
         db, project=access.project, class_id=class_id, into=parts, note=note, actor=access.user),
         "Split (version {version}); its images went back to their labelers.")
 
 
 @router.post("/projects/{project_id}/defect-book/versions/{version}/revert")
-def revert(version: int, access: AdminAccess, db: DbSession) -> RedirectResponse:
-    return _apply(db, access.project, lambda: taxonomy.revert_change(
+def revert(request: Request, version: int, access: AdminAccess, db: DbSession) -> RedirectResponse:
+    return _apply(request, db, access.project, lambda: taxonomy.revert_change(
         db, project=access.project, version=version, actor=access.user), "Undone by version {version}.")

@@ -21,7 +21,8 @@ class Section:
 
 SECTIONS = (
     Section("label", "Label", "/projects/{project_id}/label", Role.inspector, "Your labeling queue"),
-    Section("book", "Defect book", "/projects/{project_id}/defect-book", Role.inspector, "Class definitions and examples"),
+    Section("book", "Defect book", "/projects/{project_id}/defect-book", Role.inspector,
+            "Class definitions and examples"),
     Section("feedback", "My feedback", "/projects/{project_id}/feedback", Role.inspector,
             "Where reviewers decided differently from you"),
     Section("review", "Review", "/projects/{project_id}/review", Role.reviewer, "The conflict queue, worst first"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -15,6 +14,7 @@ from app.auth.models import Role
 from app.core.db import DbSession
 from app.core.errors import Conflict as ConflictError
 from app.core.errors import Forbidden, Invalid
+from app.core.flash import redirect_with_flash
 from app.core.templating import render
 from app.projects import defect_book
 from app.projects.models import Project
@@ -142,12 +142,11 @@ def decide(request: Request, conflict_id: int, form: Annotated[DecisionForm, For
         get_conflict(db, access.project.id, conflict_id), forward=True)
     flash = describe(db, result)
     target = f"conflicts/{following}" if following else ""
-    return RedirectResponse(f"/projects/{access.project.id}/review/{target}?{filters.query()}&"
-                            f"{urlencode({'flash': flash})}", status_code=303)
+    return redirect_with_flash(request, f"/projects/{access.project.id}/review/{target}?{filters.query()}", flash)
 
 
 @router.post("/projects/{project_id}/review/conflicts/{conflict_id}/example")
-def add_example(conflict_id: int, access: ReviewerAccess, db: DbSession, filters: Filters,
+def add_example(request: Request, conflict_id: int, access: ReviewerAccess, db: DbSession, filters: Filters,
                 label_class_id: Annotated[int, Form()], note: Annotated[str, Form(max_length=MAX_REASON)] = "",
                 counter_example: Annotated[bool, Form()] = False) -> RedirectResponse:
     """Add the conflict's image to the defect book as an example (or counter-example) of a class."""
@@ -160,8 +159,8 @@ def add_example(conflict_id: int, access: ReviewerAccess, db: DbSession, filters
     except (Invalid, ConflictError) as exc:
         db.rollback()
         flash = exc.message
-    return RedirectResponse(f"/projects/{access.project.id}/review/conflicts/{conflict_id}?{filters.query()}&"
-                            f"{urlencode({'flash': flash})}", status_code=303)
+    target = f"/projects/{access.project.id}/review/conflicts/{conflict_id}?{filters.query()}"
+    return redirect_with_flash(request, target, flash)
 
 
 @router.get("/projects/{project_id}/feedback", response_class=HTMLResponse)

@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: ed98b0993553
-Revises: 
+Revises:
 Create Date: 2026-11-28 10:56:03.224530+00:00
 """
 from __future__ import annotations
