@@ -126,9 +126,9 @@ def load_project_data(db: Session, project_id: int) -> ProjectData:
         Conflict.project_id == project_id, Conflict.image_id.is_not(None),
         Conflict.kind != ConflictKind.model_disagreement, Conflict.state != ConflictState.closed)
     conflict = np.zeros(n, dtype=bool)
-    for (image_id,) in db.execute(conflicted.distinct()):
-        if image_id in row:
-            conflict[row[image_id]] = True
+    for (conflicted_id,) in db.execute(conflicted.distinct()):
+        if conflicted_id is not None and conflicted_id in row:
+            conflict[row[conflicted_id]] = True
     return ProjectData(
         image_ids=np.array([image.id for image in images], dtype=np.int64),
         file_names=[image.file_name for image in images], class_ids=class_ids,

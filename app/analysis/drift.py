@@ -25,8 +25,9 @@ L3/night slice measures 2.3-3.1 and 1.1-1.3.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -189,7 +190,7 @@ def compare(group: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]
                        flagged=any(d.significant for d in drifts), features=drifts)
 
 
-def explained_by(order: Sequence[Hashable], rest_flagged: Callable[[Hashable, Hashable], bool | None]) -> dict:
+def explained_by(order: Sequence[Any], rest_flagged: Callable[[Any, Any], bool | None]) -> dict:
     """Which flagged group's drift is another's: slice -> the slice that explains it.
 
     `order`: the flagged slices, most drifted first. `rest_flagged(s, t)`: whether s without t's

@@ -120,7 +120,7 @@ def _quality_chart(db: Session, project_id: int) -> Markup | None:
                       .order_by(LabelerQuality.accuracy.desc())).all()
     if not rows:
         return None
-    bars = [charts.Bar(name, float(acc), OK_COLOUR if acc >= 0.85 else FLAG_COLOUR, note=f"{n} labels")
+    bars = [charts.Bar(name, float(acc or 0), OK_COLOUR if (acc or 0) >= 0.85 else FLAG_COLOUR, note=f"{n} labels")
             for name, acc, n in rows[:30]]
     return charts.bar_chart(bars, title="Labeler accuracy (Dawid-Skene estimate)", value_format="{:.0%}",
                             max_value=1.0, label_width=170)

@@ -189,10 +189,17 @@ def score_slice(s: SliceStats, overall: SliceStats) -> None:
 
 
 def _slice_findings(slices: list[SliceStats]) -> list[Finding]:
+    """The best-scoring slices, one per story: a slice nested in (or holding) one already told, such as
+    `B05/day` beside `B05`, says the same thing again and is left to the table."""
     out = []
-    for s in slices:
+    told: list[set[tuple[str, str]]] = []
+    for s in slices:  # best first
         if not s.reasons or s.score < 0.05:
             continue
+        key = set(s.key)
+        if any(key <= other or other <= key for other in told):
+            continue
+        told.append(key)
         drifted = s.drift is not None and s.drift.flagged and not s.drift.explained_by
         action = ("new conditions: its images were moved forward in the labeling queue; add them to training data"
                   if drifted else "label more of it with more labelers and review its conflicts first")

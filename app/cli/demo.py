@@ -36,9 +36,11 @@ def demo(
         project = service.ensure_project(db, make_storage(settings), settings, n_images=images, progress=report)
         db.commit()
     url = f"http://{host}:{port}"
-    _common.console.print(f"\n[bold]Concord demo[/] — project [cyan]{project.name}[/] at {url}/projects/{project.id}")
+    _common.console.print(f"\n[bold]Concord demo[/] — project [cyan]{project.name}[/] at {url}/projects/{project.id}",
+                          soft_wrap=True)
     for login in logins:
-        _common.console.print(f"  {login.role:>10}: {login.email}  password: {login.password}", highlight=False)
+        _common.console.print(f"  {login.role:>10}: {login.email}  password: {login.password}", highlight=False,
+                              soft_wrap=True)
     _common.console.print(f"  (logins are kept in {settings.data_dir / 'demo-logins.json'})\n")
     if serve:
         run_server(host=host, port=port)

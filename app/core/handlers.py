@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -34,7 +35,7 @@ def wants_json(request: Request) -> bool:
 
 
 def error_response(
-    request: Request, status: int, body: dict[str, object], details: list[str] | None = None
+    request: Request, status: int, body: Mapping[str, object], details: list[str] | None = None
 ) -> Response:
     if wants_json(request):
         return JSONResponse(body, status_code=status)

@@ -70,7 +70,8 @@ def _answer_class(profile: Profile, truth: str, rng: np.random.Generator) -> str
     return str(rng.choice(CONFUSED_WITH.get(truth, CLASSES)))
 
 
-def _jitter(box: tuple[float, float, float, float], rel: float, rng: np.random.Generator) -> tuple[float, ...]:
+def _jitter(box: tuple[float, float, float, float], rel: float,
+            rng: np.random.Generator) -> tuple[float, float, float, float]:
     x, y, w, h = box
     x0, y0, x1, y1 = x, y, x + w, y + h
     sx, sy = rel * w + 1, rel * h + 1

@@ -20,6 +20,8 @@ from app.demo.source import DEFINITIONS, DemoSource, write_demo_source
 from app.images import imports
 from app.images.importers import labelstudio
 from app.images.importers.paths import ImagesRoot
+from app.images.models import Image
+from app.projects import defect_book
 from app.projects import service as project_service
 from app.projects.models import Project, TaskType
 
@@ -82,7 +84,18 @@ def ensure_project(db: Session, storage: Storage, settings: Settings, *, n_image
     source = write_demo_source(settings.data_dir / "demo-source", n_images=n_images)
     progress(n_images, n_images, "rendered images")
     import_demo_labels(db, storage, settings, project=project, source=source, progress=progress)
+    add_examples(db, project=project)
     return project
+
+
+def add_examples(db: Session, *, project: Project) -> None:
+    """Give each class of the defect book a gold image as its example, as an admin would."""
+    for label_class in project_service.classes_of(db, project.id):
+        image = db.scalar(select(Image).where(Image.project_id == project.id, Image.is_gold.is_(True),
+                                              Image.gold_label_class_id == label_class.id).order_by(Image.id))
+        if image is not None:
+            defect_book.add_example(db, project=project, class_id=label_class.id, image_id=image.id,
+                                    note="A gold image: its answer is known.", actor=None)
 
 
 def import_demo_labels(db: Session, storage: Storage, settings: Settings, *, project: Project, source: DemoSource,

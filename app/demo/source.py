@@ -28,15 +28,18 @@ class DemoSource:
     scenes: list[Scene]
 
 
-def write_demo_source(root: Path, *, n_images: int = 200, labels_per_image: int = 3, seed: int = 7,
-                      gold_fraction: float = 0.05) -> DemoSource:
-    """Render the images and the simulated labelers' answers under `root` (images/, tasks.json)."""
+def write_demo_source(root: Path, *, n_images: int = 200, unlabeled: int = 40, labels_per_image: int = 3,
+                      seed: int = 7, gold_fraction: float = 0.05) -> DemoSource:
+    """Render the images and the simulated labelers' answers under `root` (images/, tasks.json).
+
+    The last `unlabeled` images (a newer batch) have no answers yet: work for the demo's inspector."""
     rng = np.random.default_rng(seed)
-    scenes = plan_dataset(n_images, seed=seed)
+    scenes = plan_dataset(n_images + unlabeled, seed=seed)
     (root / "images").mkdir(parents=True, exist_ok=True)
     clock = datetime(2026, 11, 2, 7, 30, tzinfo=UTC)
     gold = set(rng.choice(n_images, size=max(1, int(gold_fraction * n_images)), replace=False).tolist())
-    tasks, gold_items = [], []
+    tasks: list[dict[str, object]] = []
+    gold_items: list[dict[str, object]] = []
     for scene in scenes:
         name = f"part_{scene.index:04d}.jpg"
         target = root / "images" / name
@@ -44,7 +47,7 @@ def write_demo_source(root: Path, *, n_images: int = 200, labels_per_image: int 
             render(scene).save(target, quality=90)
         labelers = rng.choice(len(PROFILES), size=labels_per_image, replace=False)
         annotations = []
-        for k in sorted(labelers.tolist()):
+        for k in sorted(labelers.tolist()) if scene.index < n_images else []:
             given = answer(PROFILES[k], scene, rng)
             clock += timedelta(seconds=given.seconds / labels_per_image)
             annotations.append(_annotation(given, clock))

@@ -10,7 +10,8 @@ HARD_MAX_BOXES = 10_000  # parse-time cap; the configured max_boxes_per_annotati
 
 
 class NextIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: `[true, false]` is not a list of assignment ids (lax mode read it as [1, 0]; schemathesis)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     exclude: list[int] = Field(
         default_factory=list,

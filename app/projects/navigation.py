@@ -46,7 +46,7 @@ class NavLink:
 
 @lru_cache(maxsize=8)
 def _page_paths(app: FastAPI) -> frozenset[str]:
-    return frozenset(c.path for c in iter_route_contexts(app.routes) if "GET" in (c.methods or ()))
+    return frozenset(c.path for c in iter_route_contexts(app.routes) if c.path and "GET" in (c.methods or ()))
 
 
 def sections_for(app: FastAPI, *, project_id: int, role: Role) -> list[NavLink]:

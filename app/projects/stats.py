@@ -57,10 +57,10 @@ def project_stats(db: Session, project_id: int) -> ProjectStats:
         select(FinalLabel).join(Image, Image.id == FinalLabel.image_id).where(Image.project_id == project_id).subquery()
     )
     final_count = db.scalar(select(func.count()).select_from(finals)) or 0
-    per_class_ann = dict(
+    per_class_ann: dict[int | None, int] = dict(
         db.execute(select(live.c.label_class_id, func.count()).group_by(live.c.label_class_id)).all()
     )
-    per_class_final = dict(
+    per_class_final: dict[int | None, int] = dict(
         db.execute(select(finals.c.label_class_id, func.count()).group_by(finals.c.label_class_id)).all()
     )
     classes = db.scalars(

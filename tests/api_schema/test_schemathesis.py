@@ -8,8 +8,8 @@ token, path parameters filled with that world's ids (else nearly every call woul
 OpenAPI description says (app/core/openapi.py documents the errors), negative data rejected with a
 4xx, and authentication not ignored (the same call without the token is refused).
 
-The number of examples per operation, role and mode is bounded so the suite stays quick (5 positive,
-3 negative); set CONCORD_FUZZ_EXAMPLES (e.g. 100 nightly, 1000 by hand) for a deeper run.
+The number of examples per operation, role and mode is bounded so the suite stays quick (8 positive,
+4 negative); set CONCORD_FUZZ_EXAMPLES (e.g. 100 nightly, 1000 by hand) for a deeper run.
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ from tests.api_schema.world import FuzzWorld, seed
 from tests.conftest import make_test_settings
 from tests.support.databases import engine_url, fresh_database
 
-EXAMPLES = int(os.environ.get("CONCORD_FUZZ_EXAMPLES", "5"))  # per operation, role and positive mode
+EXAMPLES = int(os.environ.get("CONCORD_FUZZ_EXAMPLES", "8"))  # per operation, role and positive mode
 NEGATIVE_EXAMPLES = max(1, EXAMPLES * 3 // 5)  # schema-violating calls mostly end at the same validator
 ROLES = ("inspector", "reviewer", "admin")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,

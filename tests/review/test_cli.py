@@ -2,28 +2,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from app.cli import root
-from app.core.config import get_settings
 from app.review.models import FinalLabel, Resolution
 from tests.review.scene import Scene, make_scene
-from tests.support.databases import engine_url
-
-
-@pytest.fixture
-def cli_env(fresh_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    monkeypatch.setenv("CONCORD_DATABASE_URL", engine_url(fresh_engine))
-    monkeypatch.setenv("CONCORD_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield fresh_engine
-    get_settings.cache_clear()
 
 
 def seeded(engine: Engine) -> tuple[Scene, list[str]]:
