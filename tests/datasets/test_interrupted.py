@@ -26,8 +26,12 @@ from tests.support.databases import engine_url
 from tests.support.live_server import REPO_ROOT
 
 
-def test_a_failure_halfway_stores_nothing_and_the_rerun_matches(db: Session, app, monkeypatch, tmp_path: Path) -> None:
-    storage = app.state.storage
+def test_a_failure_halfway_stores_nothing_and_the_rerun_matches(db: Session, monkeypatch, tmp_path: Path) -> None:
+    # Its own storage: the session's is shared, and an identical archive left by another test would
+    # make "nothing stored" depend on the order the tests ran in.
+    storage = LocalStorage(tmp_path / "media")
+    tmp_path = tmp_path / "tmp"
+    tmp_path.mkdir()
     scene = build_scene(db, images=30, storage=storage)
     version = freeze(db, scene)
     clean = export(db, storage, version, "coco", images=True)
