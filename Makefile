@@ -23,8 +23,8 @@ serve: install
 	$(BIN)/concord serve
 
 ## The whole test suite: SQLite always, Postgres too when it answers at CONCORD_TEST_POSTGRES_URL.
+## One BLAS thread per test process: two processes on two cores, no oversubscription.
 test: install
-	# One BLAS thread per test process: two processes on two cores, no oversubscription.
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
 		$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 

@@ -66,17 +66,18 @@ def fsck(
     settings = _common.settings()
     storage = backend(settings, settings.storage_backend)
     with _common.session() as db:
-        report = check(db, storage=storage, fix=fix, min_age=timedelta(minutes=min_age_minutes))
+        report = check(db, storage=storage, fix=fix, min_age=timedelta(minutes=min_age_minutes),
+                       staging_dir=settings.data_dir / "tmp")
     if as_json:
         typer.echo(json.dumps(report.as_json()))
     else:
         for missing in report.missing:
             typer.echo(f"missing  {missing.key}  ({missing.where} row {missing.row_id})")
-        for orphan in report.orphans + report.temp_files:
+        for orphan in report.orphans + report.temp_files + report.staged_files:
             typer.echo(f"{'removed' if fix else 'orphan '}  {orphan}")
         typer.echo(f"{report.files} files, {report.rows} rows: {len(report.missing)} missing, "
-                   f"{len(report.orphans) + len(report.temp_files)} orphaned, {report.removed} removed, "
-                   f"{report.young_orphans} too young to judge")
+                   f"{len(report.orphans) + len(report.temp_files) + len(report.staged_files)} orphaned, "
+                   f"{report.removed} removed, {report.young_orphans} too young to judge")
     if report.missing or (report.orphans and not fix):
         raise typer.Exit(1)
 

@@ -24,11 +24,12 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.consistency import recompute
 from app.consistency.context import ProjectContext, latest_snapshot, load_context, load_estimates
 from app.consistency.judge import IMAGE_KINDS, ImageInput, Label, judge
-from app.consistency.models import Conflict
+from app.consistency.models import Conflict, ConflictState
 from app.consistency.writer import load_existing, newer_label_disagrees, store
 from app.images.models import Image
 from app.labeling.models import Annotation
 from app.projects.models import Project
+from app.review.models import Resolution
 
 Progress = Callable[[float, str], None]
 JOB_KIND = "consistency.recompute"
@@ -66,12 +67,12 @@ def judge_and_store(db: Session, ctx: ProjectContext, image_ids: Sequence[int], 
                     posteriors: dict[int, np.ndarray] | None) -> list[Any]:
     """Judge and store a batch of images; returns their verdicts (for box agreement)."""
     existing = load_existing(db, project_id=ctx.project.id, image_ids=image_ids, kinds=IMAGE_KINDS)
-    reopen = _reopener(db, history)
+    decisions = _Decisions(db, history)
     verdicts = []
     for image_id in image_ids:
         verdict = judge(inputs[image_id], ctx, posteriors.get(image_id) if posteriors else None)
         store(db, project_id=ctx.project.id, image_id=image_id, verdict=verdict, existing=existing,
-              kinds=IMAGE_KINDS, reopen=reopen)
+              kinds=IMAGE_KINDS, reopen=decisions.reopens, restore=decisions.restores)
         verdicts.append(verdict)
     return verdicts
 
@@ -113,25 +114,46 @@ def _boxes_in_codes(boxes: list[dict[str, Any]], ctx: ProjectContext) -> tuple[n
     return np.asarray(xywh, dtype=float).reshape(-1, 4), np.asarray(codes, dtype=np.int64)
 
 
-def _reopener(db: Session, history: dict[int, list[tuple[datetime | None, int | None]]]) -> Callable[[Conflict], bool]:
-    """Whether a reviewer's resolved/ambiguous conflict reopens: a label newer than the decision
-    disagrees with it (see writer.py). No standing decision (None) never reopens."""
-    from app.review import service as review_service
+class _Decisions:
+    """The reviewer's standing decision per image, loaded once per batch, for the writer's two
+    questions (see writer.py): does a resolved conflict reopen, does a reopened one go back?"""
 
-    decisions: dict[int, Any] = {}
+    def __init__(self, db: Session, history: dict[int, list[tuple[datetime | None, int | None]]]) -> None:
+        self.db, self.history = db, history
+        self.standing: dict[int, tuple[Any, Resolution | None] | None] = {}
 
-    def reopen(conflict: Conflict) -> bool:
-        if conflict.image_id is None:
-            return False
-        if conflict.image_id not in decisions:
-            decisions[conflict.image_id] = review_service.decision_for_image(db, conflict.image_id)
-        decided = decisions[conflict.image_id]
-        if decided is None:
-            return False
+    def _of(self, image_id: int) -> tuple[Any, Resolution | None] | None:
+        from app.review import service as review_service
+
+        if image_id not in self.standing:
+            decided = review_service.decision_for_image(self.db, image_id)
+            resolution = self.db.get(Resolution, decided.resolution_id) if decided and decided.resolution_id else None
+            self.standing[image_id] = (decided, resolution) if decided is not None else None
+        return self.standing[image_id]
+
+    def _contradicted(self, conflict: Conflict, since: datetime | None) -> bool | None:
+        """None: no standing decision on the image; else whether a label newer than it disagrees."""
+        standing = self._of(conflict.image_id) if conflict.image_id is not None else None
+        if standing is None:
+            return None
+        decided, resolution = standing
         return newer_label_disagrees(decided.label_class_id, decided.is_ambiguous,
-                                     history.get(conflict.image_id, []), conflict.resolved_at)
+                                     self.history.get(conflict.image_id, []),  # type: ignore[arg-type]
+                                     resolution.created_at if resolution is not None else since)
 
-    return reopen
+    def reopens(self, conflict: Conflict) -> bool:
+        return bool(self._contradicted(conflict, conflict.resolved_at))
+
+    def restores(self, conflict: Conflict) -> tuple[ConflictState, datetime] | None:
+        standing = self._of(conflict.image_id) if conflict.image_id is not None else None
+        if standing is None:
+            return None
+        decided, resolution = standing
+        if resolution is None or resolution.conflict_id != conflict.id:
+            return None  # only the conflict the reviewer decided goes back to the decision
+        if self._contradicted(conflict, None):
+            return None
+        return (ConflictState.ambiguous if decided.is_ambiguous else ConflictState.resolved), resolution.created_at
 
 
 def recompute_project(db: Session, *, project_id: int, progress: Progress | None = None) -> dict[str, Any]:

@@ -6,6 +6,9 @@ Conflict lifecycle, per (image, kind) — one row, reused, so history and resolu
 - `closed` -> `open` again (the disagreement came back);
 - `resolved` / `ambiguous` -> left alone, unless a label newer than the decision disagrees with it
   (review.service.agrees_with_decision is False; an ambiguous decision agrees with nothing) -> `open`;
+- `open` again after a decision on this very conflict, and no label newer than the decision disagrees
+  with it any more (the labeler who disagreed came round) -> back to the decision's state: a decision
+  stops sticking only while there is a reason;
 - not wanted any more and `open` / `returned` -> `closed`; a reviewer's states are never closed.
 Final labels: a reviewer's (`review`, or ambiguous) is never overwritten; an automatic one
 (`unanimous`, `consensus`, `gold`) follows the verdict, and is removed when the image is in dispute.
@@ -28,6 +31,7 @@ from app.review.models import FinalLabel, FinalLabelSource
 
 AUTOMATIC = (FinalLabelSource.unanimous, FinalLabelSource.consensus, FinalLabelSource.gold)
 Reopen = Callable[[Conflict], bool]
+Restore = Callable[[Conflict], tuple[ConflictState, datetime] | None]  # the decision's state and time, or None
 
 
 @dataclass
@@ -56,13 +60,13 @@ def load_existing(db: Session, *, project_id: int, image_ids: Sequence[int], kin
 
 
 def store(db: Session, *, project_id: int, image_id: int, verdict: Verdict, existing: Existing,
-          kinds: Sequence[str], reopen: Reopen) -> dict[str, int]:
-    """Write one image's verdict; returns how many conflicts were opened/updated/closed/reopened."""
+          kinds: Sequence[str], reopen: Reopen, restore: Restore | None = None) -> dict[str, int]:
+    """Write one image's verdict; returns how many conflicts were opened/updated/closed/reopened/restored."""
     _store_consensus(db, image_id, verdict, existing.consensus.get(image_id))
     changes = sync_conflicts(db, project_id=project_id, subject={"image_id": image_id},
                              subject_key=f"image:{image_id}", desired=verdict.conflicts,
                              rows=existing.conflicts.get(image_id, {}), kinds=kinds, reopen=reopen,
-                             waiting=image_id in existing.pending_returns)
+                             restore=restore, waiting=image_id in existing.pending_returns)
     _store_final(db, image_id, verdict.final, existing.finals.get(image_id))
     return changes
 
@@ -78,8 +82,8 @@ def _store_consensus(db: Session, image_id: int, verdict: Verdict, row: ImageCon
 
 def sync_conflicts(db: Session, *, project_id: int, subject: dict[str, Any], subject_key: str,
                    desired: dict[str, tuple[float, dict[str, Any]]], rows: dict[str, Conflict], kinds: Sequence[str],
-                   reopen: Reopen, waiting: bool = False) -> dict[str, int]:
-    changes = {"opened": 0, "updated": 0, "reopened": 0, "closed": 0}
+                   reopen: Reopen, restore: Restore | None = None, waiting: bool = False) -> dict[str, int]:
+    changes = {"opened": 0, "updated": 0, "reopened": 0, "closed": 0, "restored": 0}
     now = utcnow()
     for kind in kinds:
         row, wanted = rows.get(kind), desired.get(kind)
@@ -96,6 +100,10 @@ def sync_conflicts(db: Session, *, project_id: int, subject: dict[str, Any], sub
             continue
         state = row.state
         if state in (ConflictState.resolved, ConflictState.ambiguous) and not reopen(row):
+            continue
+        if state == ConflictState.open and restore is not None and (decided := restore(row)) is not None:
+            row.state, row.resolved_at = decided
+            changes["restored"] += 1
             continue
         if _refresh(row, severity, details):
             changes["updated"] += 1

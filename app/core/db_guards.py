@@ -167,23 +167,32 @@ def add_fair_write_queue(engine: Engine, timeout: float) -> None:
     handler), or when the connection goes back to the pool without either.
     """
     lock = FairLock()
-    holders: set[int] = set()  # DBAPI connections whose transaction holds the turn
+    holders: dict[int, int] = {}  # id(Connection) -> id(DBAPI connection), for transactions holding the turn
     guard = threading.Lock()
 
     def take(connection: Any) -> None:
         if not lock.acquire(timeout):
             raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is busy: the write queue timed out"))
         with guard:
-            holders.add(id(connection.connection.dbapi_connection))
+            holders[id(connection)] = id(connection.connection.dbapi_connection)
 
-    def hand_on(dbapi_connection: Any) -> None:
+    def hand_on(connection: Any) -> None:
+        # keyed by the Connection, not its DBAPI connection: an invalidated connection (a timeout or a
+        # crash mid-statement) can no longer name the latter, and its turn must still be handed on
         with guard:
-            held = id(dbapi_connection) in holders
-            holders.discard(id(dbapi_connection))
+            held = holders.pop(id(connection), None) is not None
         if held:
             lock.release()
 
+    def hand_on_checkin(dbapi_connection: Any, _record: Any) -> None:
+        with guard:
+            owners = [key for key, value in holders.items() if value == id(dbapi_connection)]
+            for key in owners:
+                del holders[key]
+        if owners:
+            lock.release()
+
     event.listen(engine, "begin", take)
-    event.listen(engine, "commit", lambda connection: hand_on(connection.connection.dbapi_connection))
-    event.listen(engine, "rollback", lambda connection: hand_on(connection.connection.dbapi_connection))
-    event.listen(engine.pool, "checkin", lambda dbapi_connection, _record: hand_on(dbapi_connection))
+    event.listen(engine, "commit", hand_on)
+    event.listen(engine, "rollback", hand_on)
+    event.listen(engine.pool, "checkin", hand_on_checkin)

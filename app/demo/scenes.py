@@ -51,7 +51,7 @@ def plan_scene(rng: np.random.Generator, index: int, image_class: str) -> Scene:
     meta = {"line": line, "camera": str(rng.choice(["cam-a", "cam-b"])), "shift": shift,
             "batch": f"B{1 + index // 50:02d}"}
     drifted = line == "L3" and shift == "night" and rng.random() < 0.7
-    meta["drift"] = "dark" if drifted else "none"
+    # A failing lamp on line 3's night shift darkens most of its images; nothing in the metadata says so.
     defects: list[Defect] = []
     if image_class != "ok":
         defects.append(_plan_defect(rng, image_class, (x, y, w, h)))
@@ -161,7 +161,7 @@ def plan_dataset(n_images: int, seed: int = 7, dup_groups: int = 4, dup_size: in
             continue
         start = int(rng.choice(fits))
         source = scenes[start]
-        source.meta["drift"], source.brightness = "none", 1.0
+        source.brightness = 1.0
         for k in range(1, dup_size):
             scenes[start + k] = _near_duplicate(source, rng, start + k)
         taken.update(range(start, start + dup_size))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.analysis import service as analysis
 from app.auth import service as auth_service
 from app.auth.models import Role, User
 from app.consistency import service as consistency
@@ -85,6 +86,8 @@ def ensure_project(db: Session, storage: Storage, settings: Settings, *, n_image
     progress(n_images, n_images, "rendered images")
     import_demo_labels(db, storage, settings, project=project, source=source, progress=progress)
     add_examples(db, project=project)
+    analysis.run_drift(db, storage=storage, project_id=project.id,
+                       progress=lambda f, m: progress(int(100 * f), 100, m))
     return project
 
 

@@ -6,11 +6,15 @@ reported, never "fixed" by deleting rows (labels hang off them).
 
 Files younger than `min_age` are left alone: an upload in flight has written its file and not yet
 committed its row, and must not lose the file under it.
+
+The staging directory (data_dir/tmp, where uploads are copied and verified before they reach storage)
+is swept too: a process killed mid-upload never removes its staged copy.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -39,21 +43,25 @@ class FsckReport:
     orphans: list[str] = field(default_factory=list)
     young_orphans: int = 0  # unreferenced but newer than min_age: possibly an upload in flight
     temp_files: list[str] = field(default_factory=list)  # half-written files of a crashed write
+    staged_files: list[str] = field(default_factory=list)  # staged upload copies a crashed process left
     removed: int = 0
 
     @property
     def clean(self) -> bool:
-        return not self.missing and not self.orphans and not self.temp_files
+        return not self.missing and not self.orphans and not self.temp_files and not self.staged_files
 
     def as_json(self) -> dict[str, object]:
         return {"files": self.files, "rows": self.rows, "removed": self.removed, "young_orphans": self.young_orphans,
-                "missing": [m.__dict__ for m in self.missing], "orphans": self.orphans, "temp_files": self.temp_files}
+                "missing": [m.__dict__ for m in self.missing], "orphans": self.orphans, "temp_files": self.temp_files,
+                "staged_files": self.staged_files}
 
 
 def fsck(db: Session, *, storage: Storage, fix: bool = False, min_age: timedelta = DEFAULT_MIN_AGE,
-         progress: Progress = no_progress, now: datetime | None = None) -> FsckReport:
-    """Check storage against the database; with `fix`, delete orphans (and old temp files) older
-    than `min_age`. Streams both sides in batches: memory stays flat however large the store."""
+         progress: Progress = no_progress, now: datetime | None = None, staging_dir: Path | None = None,
+         ) -> FsckReport:
+    """Check storage against the database; with `fix`, delete orphans (and old temp files, and old
+    files in `staging_dir`) older than `min_age`. Streams both sides in batches: memory stays flat
+    however large the store."""
     cutoff = (now or utcnow()) - min_age
     report = FsckReport()
     batch: list[StoredObject] = []
@@ -72,6 +80,8 @@ def fsck(db: Session, *, storage: Storage, fix: bool = False, min_age: timedelta
                 if fix:
                     storage.remove_temp_file(temp.key)
                     report.removed += 1
+    if staging_dir is not None:
+        _stale_staged(staging_dir, report, fix=fix, cutoff=cutoff)
     for key, where, row_id in all_references(db):
         report.rows += 1
         if not storage.exists(key):
@@ -94,4 +104,20 @@ def _orphans_in(db: Session, storage: Storage, batch: list[StoredObject], report
         report.orphans.append(entry.key)
         if fix and entry_of(storage, entry.key) == entry:  # not stored again since we listed it
             storage.delete(entry.key)
+            report.removed += 1
+
+
+def _stale_staged(staging_dir: Path, report: FsckReport, *, fix: bool, cutoff: datetime) -> None:
+    if not staging_dir.is_dir():
+        return
+    for path in sorted(staging_dir.iterdir()):
+        try:
+            modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        except FileNotFoundError:
+            continue  # its upload finished meanwhile
+        if not path.is_file() or modified >= cutoff:
+            continue
+        report.staged_files.append(f"{staging_dir.name}/{path.name}")
+        if fix:
+            path.unlink(missing_ok=True)
             report.removed += 1

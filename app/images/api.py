@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.deps import AdminAccess, InspectorAccess, settings_of
 from app.core.db import DbSession
+from app.core.faults import fault_point
 from app.core.storage import StorageDep
 from app.images import service, uploads
 from app.images.media import image_url, thumbnail_url
@@ -121,6 +122,7 @@ def run_upload(
         except Exception:
             uploads.discard_written(db, storage, report)
             raise
+        fault_point("upload.committed")
     return report
 
 

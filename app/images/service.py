@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import User
 from app.core.config import Settings
 from app.core.errors import ConcordError, NotFound, TooLarge
+from app.core.faults import fault_point
 from app.core.storage import Storage, StorageUnavailable
 from app.images import ingest, validation
 from app.images.ingest import Prepared, Refusal
@@ -138,6 +139,7 @@ def store_prepared(
         if not files_written:
             storage.put_file(key, prepared.source)
             storage.put_bytes(thumb_key, prepared.thumbnail)
+            fault_point("upload.file_written")
     except (OSError, StorageUnavailable) as exc:
         discard_unreferenced(db, storage, [key, thumb_key])
         why = exc.message if isinstance(exc, StorageUnavailable) else exc.strerror or str(exc)

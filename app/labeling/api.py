@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect
 from app.auth.deps import AdminAccess, InspectorAccess, settings_of
 from app.core.db import DbSession
 from app.core.errors import Invalid
+from app.core.faults import fault_point
 from app.labeling import present, service
 from app.labeling.schemas import (
     AnnotationIn,
@@ -97,6 +98,7 @@ def submit_annotation(
         db, project_id=access.project.id, labeler_id=access.user.id, tz_offset_minutes=tz_offset_minutes
     )
     db.commit()
+    fault_point("annotation.committed")
     return present.annotation_out(
         done.annotation, replayed=done.replayed, superseded_id=done.superseded_id, progress=progress
     )

@@ -3,8 +3,8 @@ names, definitions, comments, reasons, notes, file names, metadata... all hold
 `<script>…</script><img src=x onerror=…>{{7*191919}}` plus non-Latin text, then every page of the app is
 fetched as each role. No page may carry the markup raw or evaluate the template expression, and each
 field must show (escaped) on at least one page, so the crawl cannot pass by showing nothing. Exports
-made through the API keep CSV cells inert and VOC XML well-formed (the datasets engineer's
-tests/datasets/test_export_hostile.py covers every format at the service level)."""
+made through the API keep CSV cells inert and VOC XML well-formed
+(tests/datasets/test_export_hostile.py covers every format at the service level)."""
 from __future__ import annotations
 
 import csv

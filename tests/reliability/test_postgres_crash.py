@@ -1,6 +1,6 @@
 """kill -9 on Postgres right after a commit was acknowledged (reliability #44): the answer is still there.
 
-The shared test database cannot be killed (every engineer's run uses it), so this test makes a private
+The shared test database cannot be killed (other test runs use it), so this test makes a private
 cluster (initdb into a temporary directory, as the `postgres` user when run as root), serves the app on
 it, submits an annotation through the API, SIGKILLs the postmaster the moment the 200 arrives, starts
 the cluster again (crash recovery replays the WAL) and finds the acknowledged row. Skipped where the

@@ -1,6 +1,6 @@
 """Decisions stick: new labels reopen a decided conflict only when they disagree with the decision.
 
-Runs the consistency engineer's real `on_new_annotation` around the review service.
+Runs the consistency service's real `on_new_annotation` around the review service.
 """
 from __future__ import annotations
 

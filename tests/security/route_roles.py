@@ -13,7 +13,7 @@ Levels (each includes the rights of the ones below it, except where noted):
   "site_admin"  only users with the site-admin flag (everyone else logged in gets 403)
 
 ADDING A ROUTE: add one line `"METHOD /path/{param}": LEVEL,` in your domain's block below (keep the
-blocks: several engineers edit this file). Path parameters other than project_id are filled with real
+blocks: one per domain). Path parameters other than project_id are filled with real
 objects by tests/security/fill.py (FILLERS, by parameter name); add a filler there if yours is new.
 Optionally add a valid body to SAMPLE_BODIES so the tests also exercise the route's real work (and the
 IDOR test sends a body the route would accept, proving the 404 comes from scoping, not validation).

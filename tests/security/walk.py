@@ -1,6 +1,6 @@
 """The routes of the real app, callers (personas) and how to call a route as one of them.
 
-Routes come from `create_app()`'s router itself, so routes other engineers add later are covered
+Routes come from `create_app()`'s router itself, so routes added later are covered
 without anyone editing the tests (only tests/security/route_roles.py, whose test says what to add).
 """
 from __future__ import annotations

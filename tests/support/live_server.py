@@ -86,3 +86,48 @@ def wait_until_up(server: LiveServer, timeout: float = 30.0) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"server did not answer within {timeout}s:\n{server.log()}")
+
+
+class RestartableServer:
+    """uvicorn on one fixed port that a test SIGKILLs (or that kills itself at a fault point) and starts
+    again, each time with the environment it likes: crash tests (reliability #39)."""
+
+    def __init__(self, engine: Engine, data_dir: Path) -> None:
+        self.engine, self.data_dir = engine, data_dir
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = data_dir / f"server-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        data_dir.mkdir(parents=True, exist_ok=True)
+
+    def start(self, timeout: float = 60.0, **env: str) -> None:
+        assert self.process is None or self.process.poll() is not None, "the server is still running"
+        command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
+                   "--port", str(self.port), "--log-level", "warning"]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=server_env(self.engine, self.data_dir, **env),
+                                            stdout=log, stderr=subprocess.STDOUT)
+        wait_until_up(LiveServer(self.base_url, self.engine, self.data_dir, self.process, self.log_path), timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown of any kind."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def wait_dead(self, timeout: float = 10.0) -> int:
+        """The exit status of a server expected to have died (-9 for a SIGKILL)."""
+        assert self.process is not None
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -7,7 +7,7 @@ image). Cancelled annotations (`was_cancelled`) carry no answer and are left out
 types (polygons, key points, text) are counted in `ignored_results`.
 
 Malformed input raises Invalid naming the exact field (`tasks[12].annotations[0].result[1].value.x`)
-before anything is imported. The exports engineer can round-trip through `parse_tasks`.
+before anything is imported. Concord's own Label Studio export (app/datasets/formats) round-trips through it.
 """
 
 from __future__ import annotations
