@@ -39,5 +39,17 @@ lint: install
 bench: install
 	$(BIN)/python bench/run_all.py
 
+## Atheris on the import parsers and the box validator (reliability #50), FUZZ_SECONDS each; the corpus
+## each run grows is kept in var/fuzz/<target>, crashes are saved there too.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := labelstudio_json coco_json metadata_csv boxes
+.PHONY: fuzz
+fuzz: install
+	@for target in $(FUZZ_TARGETS); do \
+		mkdir -p var/fuzz/$$target/corpus; \
+		$(BIN)/python -m tests.hostile.fuzz.$$target -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+			-artifact_prefix=var/fuzz/$$target/ var/fuzz/$$target/corpus || exit 1; \
+	done
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -26,8 +26,6 @@ import json
 import os
 import platform
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -51,56 +49,33 @@ from app.images.models import Image  # noqa: E402
 from app.labeling.models import Annotation, Assignment  # noqa: E402
 from app.projects import service as project_service  # noqa: E402
 from app.review.models import Resolution  # noqa: E402
+from tests.reliability import crash  # noqa: E402
+from tests.reliability.forked_server import ForkedServer  # noqa: E402
 from tests.support.databases import fresh_database, postgres_available  # noqa: E402
-from tests.support.live_server import LiveServer, free_port, server_env, wait_until_up  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CLASSES = ("ok", "scratch", "dent", "pit", "discoloration")
 RESEND = 0.1  # the share of acknowledged submits a labeler sends again with the same key
-TRANSIENT = (httpx.TransportError,)  # connection refused/reset, read errors, timeouts: the server died
 
 
 # ---- the server, killed and restarted ------------------------------------------------------------
 
-class Server:
-    """uvicorn on a fixed port; `kill_and_restart()` SIGKILLs it (no shutdown of any kind) and starts it again."""
+class Server(ForkedServer):
+    """The server of tests/reliability/forked_server.py; `kill_and_restart()` SIGKILLs it (no shutdown of
+    any kind) and starts it again after `pause`."""
 
     def __init__(self, engine: Engine, data_dir: Path) -> None:
-        self.engine, self.data_dir = engine, data_dir
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.env = server_env(engine, data_dir, CONCORD_ASSIGNMENT_TIMEOUT_MINUTES="1", CONCORD_JOBS_IN_APP="false")
-        self.log = open(data_dir / "server.log", "ab")  # noqa: SIM115 (closed in stop)
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(engine, data_dir, CONCORD_ASSIGNMENT_TIMEOUT_MINUTES="1", CONCORD_JOBS_IN_APP="false")
         self.kills = 0
         self.downtime = 0.0
 
-    def start(self, timeout: float = 60.0) -> None:
-        command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--log-level", "warning"]
-        self.process = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until_up(LiveServer(self.base_url, self.engine, self.data_dir, self.process, self.data_dir / "server.log"),
-                      timeout)
-
     def kill_and_restart(self, pause: float) -> None:
-        assert self.process is not None
         started = time.monotonic()
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+        self.kill()
         self.kills += 1
         time.sleep(pause)
         self.start()
         self.downtime += time.monotonic() - started
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
 
 
 # ---- the ledger ---------------------------------------------------------------------------------
@@ -135,21 +110,10 @@ class Client:
         self.deadline = deadline
 
     def call(self, kind: str, method: str, url: str, **kwargs: Any) -> httpx.Response | None:
-        """The first answer that is not a crash symptom (None when time ran out first)."""
-        while time.monotonic() < self.deadline + 30:  # a write in flight at the end gets 30 s to land
-            started = time.monotonic()
-            try:
-                response = self.http.request(method, url, **kwargs)
-            except TRANSIENT as exc:
-                self.ledger.record(kind, type(exc).__name__)
-                time.sleep(0.2)
-                continue
-            self.ledger.record(kind, str(response.status_code), time.monotonic() - started)
-            if response.status_code >= 500:  # 502/503 while the database or server restarts
-                time.sleep(0.2)
-                continue
-            return response
-        return None
+        """The first answer that is not a crash symptom (None when time ran out first); a write in flight
+        at the end gets 30 s to land."""
+        return crash.answered(self.http, method, url, deadline=self.deadline + 30,
+                              observe=lambda outcome, seconds: self.ledger.record(kind, outcome, seconds), **kwargs)
 
 
 def labeler(base_url: str, token: str, user_id: int, project_id: int, classes: list[int], ledger: Ledger,

@@ -112,5 +112,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if TESTED:
         terminalreporter.write_sep("=", "databases tested: " + "; ".join(TESTED.values()), bold=True)
+    elif getattr(terminalreporter.config.option, "numprocesses", None):
+        return  # xdist: the workers ran the tests; the header says which databases they had
     else:
         terminalreporter.write_sep("=", "no database tests ran", yellow=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import typer
 
 from app.cli import analysis as analysis_cli
+from app.cli import backup as backup_cli
 from app.cli import consistency as consistency_cli
 from app.cli import database, demo, projects, server, users
 from app.cli import datasets as datasets_cli
@@ -24,7 +25,7 @@ root = typer.Typer(
 
 # Every command module of the product, in one list.
 COMMAND_MODULES = [database, server, users, projects, demo, storage_cli, worker_cli, review_cli, datasets_cli,
-                   export_cli, imports_cli, analysis_cli, tokens_cli, consistency_cli]
+                   export_cli, imports_cli, analysis_cli, tokens_cli, consistency_cli, backup_cli]
 for module in COMMAND_MODULES:
     module.register(root)
 

@@ -10,6 +10,8 @@ commits, and calls `discard_written` if that commit fails.
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +32,12 @@ from app.projects.models import Project
 
 MAX_META_KEYS = 50
 MAX_META_TEXT = 200
+# Decoding is what an upload costs in memory (its body streams to disk): 4 bytes a pixel, 240 MB for an
+# image at the default pixel limit. Requests run in a pool of 40 threads, so without a bound 20 uploads
+# at once decode 20 images at once; decoding is CPU-bound, so more decodes than cores would not end
+# sooner anyway. Memory then grows with the slots, not with the uploads in flight (reliability #48).
+DECODE_SLOT_COUNT = min(4, max(2, os.cpu_count() or 2))
+_decode_slots = threading.BoundedSemaphore(DECODE_SLOT_COUNT)
 
 
 @dataclass
@@ -72,9 +80,11 @@ def prepared_files(
             try:
                 path, sha256, size = ingest.stage(stream, tmp_dir=settings.data_dir / "tmp", max_bytes=limits.max_bytes)
                 staged_paths.append(path)
-                out.append(
-                    ingest.prepare(path, file_name=name or "", limits=limits, sha256=sha256, size=size, meta=meta)
-                )
+                with _decode_slots:
+                    prepared = ingest.prepare(
+                        path, file_name=name or "", limits=limits, sha256=sha256, size=size, meta=meta
+                    )
+                out.append(prepared)
             except ConcordError as exc:
                 out.append(Refusal(ingest.display_name(name), exc.status_code, exc.message))
         yield out

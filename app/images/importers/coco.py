@@ -9,15 +9,15 @@ keypoints are ignored. The image-level class comes from the optional top-level `
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.core.errors import Invalid
-from app.images.importers.jsonfile import read_json
+from app.images.importers.jsonfile import is_finite_number, read_json
 
 SLACK_PX = 0.5
+MAX_SIDE = 2**31 - 1  # px: what an image row holds
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,9 @@ def parse(data: Any) -> CocoSet:
     for i, raw in enumerate(raw_annotations):
         where = f"annotations[{i}]"
         _require(isinstance(raw, dict), "an annotation must be an object", where)
-        owner = images.get(raw.get("image_id"))
+        owner = _lookup(images, raw.get("image_id"))
         _require(owner is not None, f"image_id {raw.get('image_id')!r} is not in images", f"{where}.image_id")
-        category = categories.get(raw.get("category_id"))
+        category = _lookup(categories, raw.get("category_id"))
         _require(
             category is not None, f"category_id {raw.get('category_id')!r} is not in categories", f"{where}.category_id"
         )
@@ -107,7 +107,11 @@ def _image(raw: Any, where: str) -> CocoImage:
     sizes = []
     for key in ("width", "height"):
         value = raw.get(key)
-        _require(value is None or (_is_int(value) and value > 0), f"{key} must be a positive integer", f"{where}.{key}")
+        _require(
+            value is None or (_is_int(value) and 0 < value <= MAX_SIDE),
+            f"{key} must be a positive integer of at most {MAX_SIDE}",
+            f"{where}.{key}",
+        )
         sizes.append(value)
     return CocoImage(coco_id=int(raw["id"]), file_name=name.strip(), width=sizes[0], height=sizes[1])
 
@@ -116,7 +120,7 @@ def _bbox(raw: Any, category: str, image: CocoImage, where: str) -> CocoBox:
     _require(isinstance(raw, list) and len(raw) == 4, "bbox must be [x, y, width, height]", where)
     for k, value in enumerate(raw):
         _require(
-            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
+            is_finite_number(value),
             "bbox values must be finite numbers",
             f"{where}[{k}]",
         )
@@ -130,6 +134,11 @@ def _bbox(raw: Any, category: str, image: CocoImage, where: str) -> CocoBox:
             where,
         )
     return CocoBox(x=max(0.0, x), y=max(0.0, y), w=w, h=h, category=category)
+
+
+def _lookup(found: dict[Any, Any], key: Any) -> Any:
+    """`found[key]`, or None for a missing key or one that cannot be a key (a list, an object)."""
+    return found.get(key) if isinstance(key, int | float | str) else None
 
 
 def _is_int(value: Any) -> bool:

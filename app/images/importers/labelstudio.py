@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import Invalid
-from app.images.importers.jsonfile import read_json
+from app.images.importers.jsonfile import is_finite_number, read_json
 
 PERCENT_SLACK = 0.05  # percent: rounding in exports (4 decimals) may overshoot 100 a hair
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -162,7 +162,7 @@ def _answer(annotation: Any, where: str, parsed: Parsed) -> Answer | None:
         else:
             parsed.ignored_results += 1
     lead = annotation.get("lead_time")
-    lead_time = float(lead) if isinstance(lead, int | float) and math.isfinite(lead) and lead >= 0 else None
+    lead_time = float(lead) if is_finite_number(lead) and lead >= 0 else None
     created = annotation.get("created_at")
     source_id = annotation.get("id", annotation.get("unique_id"))
     return Answer(
@@ -197,7 +197,7 @@ def _box(value: Any, where: str) -> Box:
     for key in ("x", "y", "width", "height"):
         number = value.get(key)
         _require(
-            isinstance(number, int | float) and not isinstance(number, bool) and math.isfinite(number),
+            is_finite_number(number),
             f"{key} must be a finite number",
             f"{where}.{key}",
         )
@@ -205,7 +205,7 @@ def _box(value: Any, where: str) -> Box:
     x, y, w, h = numbers["x"], numbers["y"], numbers["width"], numbers["height"]
     rotation = value.get("rotation", 0) or 0
     _require(
-        isinstance(rotation, int | float) and math.isfinite(rotation), "rotation must be a number", f"{where}.rotation"
+        is_finite_number(rotation), "rotation must be a number", f"{where}.rotation"
     )
     if rotation % 360:
         x, y, w, h = _unrotated(x, y, w, h, float(rotation))
