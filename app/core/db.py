@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -83,10 +84,34 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY = "concord_read_only"  # execution option of read_only_session's connections
+
+
 def _sqlite_begin_immediate(connection: Any) -> None:
     # BEGIN IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout instead
     # of one failing with "database is locked" when it upgrades a read transaction to a write.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")  # a WAL reader: a snapshot that blocks no writer
+        return
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def read_only_session(db: Session) -> Iterator[Session]:
+    """A session for a long read beside `db` (an export streaming 100k rows) that holds no lock a
+    writer waits for. Only SQLite needs one: every transaction there takes the write lock at BEGIN, so
+    a reader of its own opens a plain BEGIN instead (a WAL snapshot). It must not write. Elsewhere,
+    and when `db` is bound to one connection (tests), it is `db` itself."""
+    bind = db.get_bind()
+    if not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
+        yield db
+        return
+    reader = Session(bind=bind.execution_options(**{READ_ONLY: True}), autoflush=False)
+    try:
+        yield reader
+    finally:
+        reader.rollback()
+        reader.close()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

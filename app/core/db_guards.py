@@ -171,6 +171,8 @@ def add_fair_write_queue(engine: Engine, timeout: float) -> None:
     guard = threading.Lock()
 
     def take(connection: Any) -> None:
+        if connection.get_execution_options().get("concord_read_only"):
+            return  # a WAL reader (db.read_only_session) takes no turn: it never writes
         if not lock.acquire(timeout):
             raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is busy: the write queue timed out"))
         with guard:

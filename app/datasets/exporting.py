@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core import audit
+from app.core.db import read_only_session
 from app.core.errors import Conflict
 from app.core.storage import Storage
 from app.datasets import datasheet
@@ -60,14 +61,17 @@ def export_version(db: Session, *, storage: Storage, version: DatasetVersion, fm
         return existing
     project = db.get(Project, version.project_id)
     assert project is not None
-    ctx = ExportContext(db=db, version=version, project_name=project.name, include_images=include_images,
-                        classes=frozen_classes(version), progress=progress)
-    passes = FORMATS[fmt].PASSES + 1 + (1 if include_images else 0)
-    ctx.total = passes * ctx.items_count
     fd, tmp_name = tempfile.mkstemp(prefix=".export-", suffix=".zip.part", dir=tmp_dir)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "w+b") as handle:
+        # The items stream through a reader of their own: on SQLite, `db` would hold the write lock
+        # (and every labeler's submit) for the whole export.
+        with read_only_session(db) as reader, os.fdopen(fd, "w+b") as handle:
+            ctx = ExportContext(db=reader, version=version, project_name=project.name,
+                                include_images=include_images, classes=frozen_classes(version), progress=progress)
+            ctx.total = (FORMATS[fmt].PASSES + 1 + (1 if include_images else 0)) * ctx.items_count
+            if progress is not None:
+                progress(0, ctx.total)  # lets the caller end its transaction before the long read
             _write_archive(ctx, storage, fmt, handle)
         sha256, size = _digest(tmp)
         key = export_key(version, fmt, include_images, sha256)

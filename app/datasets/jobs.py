@@ -38,8 +38,11 @@ def export_job(db: Session, *, storage: Storage, project_id: int, version_id: in
         if progress is not None:
             progress(done / total if total else 0.0, f"{done:,} of {total:,} item reads")
 
+    # release: the job's reads so far end before the long export read (on SQLite a transaction holds
+    # the write lock); the job writes nothing until the export is made
     export = run_export(db, storage=storage, version=version, fmt=ExportFormat(format),
-                        include_images=include_images, user_id=user_id, on_progress=report, exclusive=False)
+                        include_images=include_images, user_id=user_id, on_progress=report, exclusive=False,
+                        release=db.commit)
     return {"export_id": export.id, "sha256": export.sha256, "size_bytes": export.size_bytes,
             "url": download_url(version, export)}
 

@@ -40,6 +40,8 @@ class ProgressFile:
         self._last = 0.0
 
     def __call__(self, done: int, total: int) -> None:
+        if done == 0:
+            return  # the start is written by finish("running"); do not spend the first interval on it
         now = time.monotonic()
         if now - self._last >= self.every or done >= total:
             self._last = now
@@ -97,11 +99,11 @@ def run_export(db: Session, *, storage: Storage, version: DatasetVersion, fmt: E
     tracker.finish("running")
 
     def tick(done: int, total: int) -> None:
+        if release is not None:
+            release()
         tracker(done, total)
         if on_progress is not None:
             on_progress(done, total)
-        if release is not None:
-            release()
 
     try:
         export = export_version(db, storage=storage, version=version, fmt=fmt, include_images=include_images,
