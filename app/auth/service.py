@@ -166,7 +166,7 @@ def change_password(db: Session, *, user: User, current: str, new: str, keep: Us
     if not verdict.allowed:
         raise ThrottledLogin(verdict)
     if not verify_password(user.password_hash, current):
-        throttle.record(db, email=user.email, ip=ip, succeeded=False)
+        throttle.record(db, email=user.email, ip=ip, succeeded=False, settings=settings)
         audit.record(db, action="password.change_failed", actor_id=user.id, object_type="user", object_id=user.id,
                      ip=ip)
         raise Invalid("the current password is wrong", field="current_password")
@@ -193,7 +193,7 @@ def login(db: Session, *, email: str, password: str, ip: str, settings: Settings
         audit.record(db, action="login.throttled", data=_attempted(email), ip=ip)
         raise ThrottledLogin(verdict)
     user = authenticate_password(db, email=email, password=password)
-    throttle.record(db, email=email, ip=ip, succeeded=user is not None)
+    throttle.record(db, email=email, ip=ip, succeeded=user is not None, settings=settings)
     if user is None:
         known = get_user_by_email(db, email)
         audit.record(db, action="login.failed", actor_id=known.id if known else None, object_type="user",

@@ -8,6 +8,12 @@ tells) and per client address, within `login_window_minutes`:
 An address gets twice the account limit (a factory floor shares one address). A success clears the
 account's count, not the address's (one valid account must not launder an attacker's address).
 A refused try is not counted and costs no password hash, so hammering a lock does not extend it.
+
+Tries of one account or from one address are serialized (`check` takes a transaction lock per key
+that the caller's commit releases): without it, a burst of parallel tries would all pass the check
+before the first failure is recorded. SQLite's transactions already run one at a time; Postgres gets
+advisory locks. Attempts older than any window count for nothing and are pruned every PRUNE_EVERY
+attempts (guessed emails from many addresses are keyed by nothing a success would clear).
 """
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -25,6 +31,9 @@ from app.core.db import utcnow
 
 ADDRESS_FACTOR = 2
 MAX_DELAY = timedelta(minutes=5)
+RETENTION = timedelta(days=1)
+PRUNE_EVERY = 1000
+_ACCOUNT_LOCK, _ADDRESS_LOCK = 0x1061, 0x1062  # advisory lock namespaces (two-int form)
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,9 @@ class Verdict:
 
 
 def check(db: Session, *, email: str, ip: str, settings: Settings) -> Verdict:
-    """Whether a login try for `email` from `ip` may go ahead now."""
+    """Whether a login try for `email` from `ip` may go ahead now. Holds the account's and the
+    address's turn until the caller's transaction ends: record the try in the same transaction."""
+    _serialize(db, email=email, ip=ip)
     now = utcnow()
     window = timedelta(minutes=settings.login_window_minutes)
     limit = settings.login_max_failures
@@ -56,11 +67,23 @@ def check(db: Session, *, email: str, ip: str, settings: Settings) -> Verdict:
     return max(account, address, key=lambda v: (v.locked, v.retry_after))
 
 
-def record(db: Session, *, email: str, ip: str, succeeded: bool) -> None:
-    db.add(LoginAttempt(email=email[:254], ip=ip[:64], succeeded=succeeded, created_at=utcnow()))
+def record(db: Session, *, email: str, ip: str, succeeded: bool, settings: Settings) -> None:
+    attempt = LoginAttempt(email=email[:254], ip=ip[:64], succeeded=succeeded, created_at=utcnow())
+    db.add(attempt)
+    db.flush()
+    keep = max(RETENTION, timedelta(minutes=settings.login_window_minutes))
     if succeeded:  # keep the account's history short; the address's stays for its own count
-        db.execute(delete(LoginAttempt).where(
-            LoginAttempt.email == email, LoginAttempt.created_at < utcnow() - timedelta(days=1)))
+        db.execute(delete(LoginAttempt).where(LoginAttempt.email == email, LoginAttempt.created_at < utcnow() - keep))
+    if attempt.id % PRUNE_EVERY == 0:
+        db.execute(delete(LoginAttempt).where(LoginAttempt.created_at < utcnow() - keep))
+
+
+def _serialize(db: Session, *, email: str, ip: str) -> None:
+    if db.get_bind().dialect.name != "postgresql":
+        return  # SQLite: BEGIN IMMEDIATE already runs one transaction at a time
+    for namespace, key in ((_ACCOUNT_LOCK, email), (_ADDRESS_LOCK, ip)):  # always this order: no deadlock
+        db.execute(text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:key))"),
+                   {"namespace": namespace, "key": key})
 
 
 def _last_success(db: Session, email: str, floor: datetime) -> datetime | None:
