@@ -178,11 +178,12 @@ def _box_conflicts(v: Verdict, boxes: ImageBoxes, ctx: ProjectContext) -> None:
         else:
             sev = severity.box_localization(worst_iou=f.value)
         worst[f.kind] = max(worst.get(f.kind, 0.0), sev)
-    reasons = {"missing_box": "box(es) not drawn by every labeler", "box_class_mismatch":
-               "matched boxes carry different classes", "box_localization":
-               f"box(es) under IoU {ctx.box_params.localization_iou:g} with the consensus box"}
+    reasons = {"missing_box": "not drawn by every labeler", "box_class_mismatch": "given different classes",
+               "box_localization": f"under IoU {ctx.box_params.localization_iou:g} with the consensus box"}
     for kind, entries in by_kind.items():
-        v.conflicts[kind] = (worst[kind], {"clusters": entries, "reason": f"{len(entries)} {reasons[kind]}"})
+        n = len(entries)
+        v.conflicts[kind] = (worst[kind], {"clusters": entries,
+                                           "reason": f"{n} box{'es' if n != 1 else ''} {reasons[kind]}"})
 
 
 def _final(v: Verdict, image: ImageInput, voted: list[Label], counts: np.ndarray, boxes: ImageBoxes | None,
