@@ -24,6 +24,7 @@ from app.core.templating import TEMPLATES_DIR
 from app.datasets import api as datasets_api
 from app.datasets import views as datasets_views
 from app.images import api as images_api
+from app.images import browse_views as images_browse_views
 from app.images import media as images_media
 from app.images import views as images_views
 from app.jobs import views as job_views
@@ -50,6 +51,7 @@ ROUTERS = [
     images_media.router,
     images_api.router,
     images_views.router,
+    images_browse_views.router,
     labeling_api.router,
     labeling_views.router,
     review_views.router,

@@ -1,4 +1,5 @@
-"""`concord review decide PROJECT --file decisions.csv --reviewer EMAIL`."""
+"""`concord review decide PROJECT --file decisions.csv --reviewer EMAIL`,
+`concord review flag PROJECT --image ID --note TEXT --reviewer EMAIL`."""
 from __future__ import annotations
 
 import json
@@ -8,16 +9,28 @@ from pathlib import Path
 import typer
 from rich.table import Table
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.auth.models import Role
+from app.auth.models import Role, User
 from app.auth.service import project_role
 from app.cli import _common
 from app.core.errors import ConcordError
-from app.review import bulk
+from app.projects.models import Project
+from app.review import bulk, flags
 
-review_app = typer.Typer(help="Reviewers' decisions in bulk.", no_args_is_help=True)
+review_app = typer.Typer(help="Reviewers' decisions in bulk; flags on images whose label looks wrong.",
+                         no_args_is_help=True)
 MAX_FILE_BYTES = 50 * 2**20
+
+
+def _reviewer(db: Session, project: Project, email: str) -> User:
+    """The user with `email`, who must be a reviewer (or admin) of `project`; else the command fails."""
+    person = _common.user(db, email)
+    role = project_role(db, user=person, project_id=project.id)
+    if role is None or role.rank < Role.reviewer.rank:
+        _common.fail(f"{email} is not a reviewer in {project.name}")
+    return person
 
 
 def _report(errors: list[bulk.RowError]) -> None:
@@ -48,10 +61,7 @@ def decide(
         _common.fail(f"{file} is not UTF-8 text")
     with _common.session() as db:
         found = _common.project(db, project)
-        person = _common.user(db, reviewer)
-        role = project_role(db, user=person, project_id=found.id)
-        if role is None or role.rank < Role.reviewer.rank:
-            _common.fail(f"{reviewer} is not a reviewer in {found.name}")
+        person = _reviewer(db, found, reviewer)
         rows, errors = bulk.parse_csv(text)
         planned, more = bulk.plan(db, project=found, rows=rows)
         errors = sorted(errors + more, key=lambda e: e.row)
@@ -80,6 +90,33 @@ def decide(
         typer.echo(json.dumps(summary, indent=2))
     else:
         typer.echo(f"decided {len(results)} images under {reviewer}")
+
+
+@review_app.command("flag")
+def flag(
+    project: str = typer.Argument(..., help="Project id or name"),
+    image: int = typer.Option(..., "--image", help="Image id"),
+    note: str = typer.Option(..., "--note", help="What looks wrong with the label (required)"),
+    reviewer: str = typer.Option(..., "--reviewer", help="Email of the reviewer who flags it"),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON"),
+) -> None:
+    """Flag an image for review (even one its labelers all agreed on): a `flagged` conflict goes
+    into the review queue near the top, carrying the note."""
+    with _common.session() as db:
+        found = _common.project(db, project)
+        person = _reviewer(db, found, reviewer)
+        try:
+            conflict = flags.flag_image(db, project=found, image_id=image, reviewer=person, note=note)
+            db.commit()
+        except ConcordError as exc:
+            db.rollback()
+            _common.fail(exc.message)
+        result = {"conflict_id": conflict.id, "image_id": image, "state": conflict.state,
+                  "severity": conflict.severity}
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        typer.echo(f"flagged image {image}: conflict {result['conflict_id']} is in the review queue")
 
 
 def register(root: typer.Typer) -> None:

@@ -21,6 +21,7 @@ class ConflictKind(StrEnum):
     gold_miss = "gold_miss"
     duplicate_group = "duplicate_group"
     model_disagreement = "model_disagreement"
+    flagged = "flagged"  # a reviewer's doubt about a label, with a note; only a decision settles it
 
 
 class ConflictState(StrEnum):

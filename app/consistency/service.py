@@ -25,7 +25,7 @@ from app.consistency import recompute
 from app.consistency.context import ProjectContext, latest_snapshot, load_context, load_estimates
 from app.consistency.judge import IMAGE_KINDS, ImageInput, Label, judge
 from app.consistency.models import Conflict, ConflictState
-from app.consistency.writer import load_existing, newer_label_disagrees, store
+from app.consistency.writer import MANUAL_KINDS, load_existing, newer_label_disagrees, store
 from app.images.models import Image
 from app.labeling.models import Annotation
 from app.projects.models import Project
@@ -35,6 +35,7 @@ Progress = Callable[[float, str], None]
 JOB_KIND = "consistency.recompute"
 RECOMPUTE_EVERY = 200  # new labels between global runs; project.settings["recompute_every"] overrides
 CHECK_EVERY = 20  # look at that count on every 20th annotation id only (a cheap, approximate counter)
+STORED_KINDS = (*IMAGE_KINDS, *MANUAL_KINDS)  # the writer keeps a flag open, and reopens it after relabels
 
 
 def on_new_annotation(db: Session, annotation: Annotation) -> None:
@@ -66,13 +67,13 @@ def judge_and_store(db: Session, ctx: ProjectContext, image_ids: Sequence[int], 
                     history: dict[int, list[tuple[datetime | None, int | None]]],
                     posteriors: dict[int, np.ndarray] | None) -> list[Any]:
     """Judge and store a batch of images; returns their verdicts (for box agreement)."""
-    existing = load_existing(db, project_id=ctx.project.id, image_ids=image_ids, kinds=IMAGE_KINDS)
+    existing = load_existing(db, project_id=ctx.project.id, image_ids=image_ids, kinds=STORED_KINDS)
     decisions = _Decisions(db, history)
     verdicts = []
     for image_id in image_ids:
         verdict = judge(inputs[image_id], ctx, posteriors.get(image_id) if posteriors else None)
         store(db, project_id=ctx.project.id, image_id=image_id, verdict=verdict, existing=existing,
-              kinds=IMAGE_KINDS, reopen=decisions.reopens, restore=decisions.restores)
+              kinds=STORED_KINDS, reopen=decisions.reopens, restore=decisions.restores)
         verdicts.append(verdict)
     return verdicts
 

@@ -10,6 +10,8 @@ wrong, matters most, and fixes most images at once.
 
 Weights, highest first, and why:
 - gold_miss 1.0: a known answer was missed; certainly an error, and it measures a labeler.
+- flagged 0.95: a reviewer looked and wrote down why the label is wrong (often a unanimous mistake no
+  vote can catch); doubt is always 1, so it sits just below a gold miss, above every disagreement.
 - class_disagreement 0.9: the image's class itself is in doubt, and the class decides the split.
 - duplicate_group 0.8: one part labeled two ways; at least one of the labels is wrong.
 - box_class_mismatch 0.7: a defect everybody boxed carries two classes.
@@ -23,11 +25,12 @@ from __future__ import annotations
 
 import math
 
-KINDS = ("gold_miss", "class_disagreement", "duplicate_group", "box_class_mismatch", "missing_box",
+KINDS = ("gold_miss", "flagged", "class_disagreement", "duplicate_group", "box_class_mismatch", "missing_box",
          "model_disagreement", "low_confidence", "box_localization")
 
 WEIGHT = {
     "gold_miss": 1.0,
+    "flagged": 0.95,
     "class_disagreement": 0.9,
     "duplicate_group": 0.8,
     "box_class_mismatch": 0.7,
@@ -66,6 +69,11 @@ def low_confidence(*, confidence: float, n_classes: int) -> float:
 def gold_miss(*, wrong_share: float) -> float:
     """doubt = 0.5 + half the share of wrong labels on the gold image: any miss is worth a look."""
     return severity("gold_miss", 0.5 + 0.5 * wrong_share)
+
+
+def flagged() -> float:
+    """A reviewer's flag: full doubt (a person saw the problem), weight 0.95."""
+    return severity("flagged", 1.0)
 
 
 def missing_box(*, support: float) -> float:

@@ -10,6 +10,10 @@ Conflict lifecycle, per (image, kind) — one row, reused, so history and resolu
   with it any more (the labeler who disagreed came round) -> back to the decision's state: a decision
   stops sticking only while there is a reason;
 - not wanted any more and `open` / `returned` -> `closed`; a reviewer's states are never closed.
+- a kind a person opens (MANUAL_KINDS: `flagged`) is never wanted nor closed by a verdict, however much
+  the labelers agree: only a decision settles it. Once sent back, it is `open` again when no relabel is
+  pending; once decided, `open` again when a label newer than the decision disagrees with it (never
+  restored on its own: a reviewer may flag the image again after a decision).
 Final labels: a reviewer's (`review`, or ambiguous) is never overwritten; an automatic one
 (`unanimous`, `consensus`, `gold`) follows the verdict, and is removed when the image is in dispute.
 """
@@ -25,11 +29,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.consistency.judge import Verdict
-from app.consistency.models import Conflict, ConflictState, ImageConsensus
+from app.consistency.models import Conflict, ConflictKind, ConflictState, ImageConsensus
 from app.core.db import utcnow
 from app.review.models import FinalLabel, FinalLabelSource
 
 AUTOMATIC = (FinalLabelSource.unanimous, FinalLabelSource.consensus, FinalLabelSource.gold)
+MANUAL_KINDS = (ConflictKind.flagged,)
 Reopen = Callable[[Conflict], bool]
 Restore = Callable[[Conflict], tuple[ConflictState, datetime] | None]  # the decision's state and time, or None
 
@@ -87,6 +92,11 @@ def sync_conflicts(db: Session, *, project_id: int, subject: dict[str, Any], sub
     now = utcnow()
     for kind in kinds:
         row, wanted = rows.get(kind), desired.get(kind)
+        if kind in MANUAL_KINDS:
+            if row is not None and _manual_reopens(row, reopen, waiting):
+                row.state, row.resolved_at = ConflictState.open, None
+                changes["reopened"] += 1
+            continue
         if wanted is None:
             if row is not None and row.state in (ConflictState.open, ConflictState.returned):
                 row.state, row.resolved_at = ConflictState.closed, now
@@ -113,6 +123,12 @@ def sync_conflicts(db: Session, *, project_id: int, subject: dict[str, Any], sub
             row.state, row.resolved_at = ConflictState.open, None
             changes["reopened"] += 1
     return changes
+
+
+def _manual_reopens(row: Conflict, reopen: Reopen, waiting: bool) -> bool:
+    if row.state == ConflictState.returned:
+        return not waiting
+    return row.state in (ConflictState.resolved, ConflictState.ambiguous) and reopen(row)
 
 
 def _refresh(row: Conflict, severity: float, details: dict[str, Any]) -> bool:

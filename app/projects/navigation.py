@@ -26,6 +26,8 @@ SECTIONS = (
     Section("feedback", "My feedback", "/projects/{project_id}/feedback", Role.inspector,
             "Where reviewers decided differently from you"),
     Section("review", "Review", "/projects/{project_id}/review", Role.reviewer, "The conflict queue, worst first"),
+    Section("images", "Images", "/projects/{project_id}/images", Role.reviewer,
+            "Browse every image, its labels and where its final label came from"),
     Section("agreement", "Agreement", "/projects/{project_id}/agreement", Role.reviewer,
             "Alpha, kappas, confused class pairs, labeler quality"),
     Section("analysis", "Analysis", "/projects/{project_id}/analysis", Role.reviewer, "Slices, drift, label issues"),

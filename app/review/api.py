@@ -10,7 +10,7 @@ from app.auth.deps import InspectorAccess, ReviewerAccess
 from app.auth.models import Role
 from app.core.db import DbSession
 from app.core.errors import Forbidden
-from app.review import bulk, detail, feedback, queue
+from app.review import bulk, detail, feedback, flags, queue
 from app.review.commit import commit_decision
 from app.review.deps import Filters
 from app.review.models import Resolution
@@ -21,6 +21,8 @@ from app.review.schemas import (
     DecisionIn,
     DecisionOut,
     FeedbackOut,
+    FlagIn,
+    FlagOut,
     QueueOut,
     ResolutionOut,
 )
@@ -72,6 +74,16 @@ def list_resolutions(conflict_id: int, access: ReviewerAccess, db: DbSession) ->
     conflict = get_conflict(db, access.project.id, conflict_id)
     rows = db.scalars(select(Resolution).where(Resolution.conflict_id == conflict.id).order_by(Resolution.id))
     return [ResolutionOut.model_validate(r) for r in rows]
+
+
+@router.post("/images/{image_id}/flag", response_model=FlagOut, status_code=status.HTTP_201_CREATED,
+             responses={409: {"description": "the image has a flag nobody decided yet; `detail` names it"}})
+def flag_image(image_id: int, body: FlagIn, access: ReviewerAccess, db: DbSession) -> FlagOut:
+    """Flag an image whose label looks wrong (even a unanimous one): a `flagged` conflict for the queue."""
+    conflict = flags.flag_image(db, project=access.project, image_id=image_id, reviewer=access.user, note=body.note)
+    db.commit()
+    return FlagOut(conflict_id=conflict.id, image_id=image_id, state=conflict.state, severity=conflict.severity,
+                   version=conflict.version, url=f"/projects/{access.project.id}/review/conflicts/{conflict.id}")
 
 
 @router.get("/feedback", response_model=FeedbackOut)

@@ -1,6 +1,7 @@
 """The conflict view's read model: every answer, the consensus, gold, the group, the history."""
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,6 +48,7 @@ class ConsensusView:
     boxes: list[dict[str, Any]]
     posterior: list[tuple[LabelClass, float]]
     box_agreement: float | None
+    tied: list[LabelClass] = field(default_factory=list)  # the classes a plain vote cannot separate
 
 
 @dataclass
@@ -109,6 +111,26 @@ def _answers(db: Session, image_id: int, classes: dict[int, LabelClass], mapping
                boxes=list(a.boxes or []), unsure=a.unsure, comment=a.comment, created_at=a.created_at)
         for n, (a, name) in enumerate(rows)
     ]
+
+
+def shown_image(db: Session, image: Image, classes: dict[int, LabelClass], mapping: dict[int, int]) -> Shown:
+    """The image with every labeler's live answer, the consensus, gold and the final label (also
+    the image page's viewer)."""
+    gold = classes.get(image.gold_label_class_id or -1) if image.is_gold else None
+    answers = _answers(db, image.id, classes, mapping)
+    consensus = _consensus(db.get(ImageConsensus, image.id), classes, mapping)
+    if consensus is not None:
+        consensus.tied = _tied([a.label_class for a in answers if a.label_class is not None])
+    return Shown(image=image, url=image_url(image), answers=answers, consensus=consensus, gold=gold,
+                 gold_boxes=list(image.gold_boxes or []) if image.is_gold else [],
+                 final=db.scalar(select(FinalLabel).where(FinalLabel.image_id == image.id)))
+
+
+def _tied(voted: list[LabelClass]) -> list[LabelClass]:
+    votes = Counter(c.id for c in voted)
+    top = max(votes.values(), default=0)
+    leaders = [c for c in dict.fromkeys(voted) if votes[c.id] == top]
+    return leaders if len(leaders) > 1 else []
 
 
 def _consensus(row: ImageConsensus | None, classes: dict[int, LabelClass],
@@ -176,12 +198,8 @@ def conflict_view(db: Session, *, project: Project, conflict_id: int, filters: Q
     image = images[0]
     if image.duplicate_group_id is not None:  # show an image's look-alikes beside it
         images = subject_images(db, conflict, whole_group=True)
-    answers = _answers(db, image.id, every, mapping)
-    gold = every.get(image.gold_label_class_id or -1) if image.is_gold else None
-    shown = Shown(image=image, url=image_url(image), answers=answers,
-                  consensus=_consensus(db.get(ImageConsensus, image.id), every, mapping), gold=gold,
-                  gold_boxes=list(image.gold_boxes or []) if image.is_gold else [],
-                  final=db.scalar(select(FinalLabel).where(FinalLabel.image_id == image.id)))
+    shown = shown_image(db, image, every, mapping)
+    answers = shown.answers
     siblings = [c for c in db.scalars(select(Conflict).where(Conflict.project_id == project.id,
                                                              Conflict.image_id == image.id, Conflict.id != conflict.id,
                                                              Conflict.state.in_(ACTIVE)).order_by(Conflict.id))]
@@ -195,11 +213,11 @@ def conflict_view(db: Session, *, project: Project, conflict_id: int, filters: Q
         members=_members(db, project.id, {a.labeler_id for a in answers}),
         example_of=list(example_classes(db, image.id)),
         prev_id=q.neighbour(conflict, forward=False), next_id=q.neighbour(conflict, forward=True), filters=filters,
-        boxes_json=_drawing(shown, every),
+        boxes_json=drawing(shown, every),
     )
 
 
-def _drawing(shown: Shown, classes: dict[int, LabelClass]) -> dict[str, Any]:
+def drawing(shown: Shown, classes: dict[int, LabelClass]) -> dict[str, Any]:
     """The layers the page's script draws over the image (read from a JSON script element)."""
     def named(boxes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{**{k: b[k] for k in ("x", "y", "w", "h", "class_id")},

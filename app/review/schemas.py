@@ -57,6 +57,23 @@ class DecisionIn(BaseModel):
         return self.model_dump(mode="json")
 
 
+class FlagIn(BaseModel):
+    """A reviewer's flag on an image: the note says what looks wrong (required)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=MAX_REASON)
+
+
+class FlagOut(BaseModel):
+    conflict_id: int
+    image_id: int
+    state: str
+    severity: float
+    version: int
+    url: str  # the conflict page
+
+
 class ResolutionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -1,5 +1,7 @@
 // The conflict view: layer toggles, zoom, and every decision by one key.
 // Decisions are ordinary form submits (POST → 303 to the next conflict); keys only press the buttons.
+import { overlay, typing } from "/static/js/overlay.js";
+
 const form = document.getElementById("decide-form");
 const bookForm = document.getElementById("book-form");
 const svg = document.getElementById("review-image");
@@ -9,50 +11,8 @@ let mode = null;
 let canvas = null;
 let submitting = false;
 
-function typing(target) {
-  return target instanceof HTMLElement && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
-}
-
-// Layers: one per labeler, plus consensus and gold.
-const toggles = Array.from(document.querySelectorAll("input[data-layer]"));
-function showLayer(key, visible) {
-  svg.querySelectorAll(`g.layer[data-layer="${key}"]`).forEach((g) => g.classList.toggle("hidden", !visible));
-}
-toggles.forEach((box) => box.addEventListener("change", () => showLayer(box.dataset.layer, box.checked)));
-function flip(box) { box.checked = !box.checked; showLayer(box.dataset.layer, box.checked); }
-
-// Zoom to the visible boxes (tiny pits are invisible at full frame); again to see the whole image.
-let zoomed = false;
-function toggleZoom() {
-  if (zoomed) { svg.setAttribute("viewBox", svg.dataset.full); zoomed = false; placeLabels(); return; }
-  const rects = Array.from(svg.querySelectorAll("g.layer:not(.hidden) rect.box"));
-  if (!rects.length) return;
-  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-  rects.forEach((r) => {
-    const x = +r.getAttribute("x"), y = +r.getAttribute("y");
-    x0 = Math.min(x0, x); y0 = Math.min(y0, y);
-    x1 = Math.max(x1, x + +r.getAttribute("width")); y1 = Math.max(y1, y + +r.getAttribute("height"));
-  });
-  const pad = 30, w = Math.max(x1 - x0 + 2 * pad, 120), h = Math.max(y1 - y0 + 2 * pad, 90);
-  const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
-  svg.setAttribute("viewBox", `${cx - w / 2} ${cy - h / 2} ${w} ${h}`);
-  zoomed = true;
-  placeLabels();
-}
-document.getElementById("zoom-toggle").addEventListener("click", toggleZoom);
-
-// Box labels keep their size on screen at any zoom; each layer's labels sit one line above the last's.
-function placeLabels() {
-  const [, vy, vw] = svg.getAttribute("viewBox").split(" ").map(Number);
-  const scale = vw / Number(svg.dataset.full.split(" ")[2]);
-  const size = Number(svg.dataset.font) * scale;
-  svg.querySelectorAll("text.box-label").forEach((label) => {
-    const lift = Number(label.dataset.lift) * size * 1.1;
-    const y = Math.max(Number(label.dataset.by) - 3 * scale - lift, vy + size + lift);
-    label.setAttribute("font-size", size.toFixed(2));
-    label.setAttribute("y", y.toFixed(2));
-  });
-}
+const view = overlay(svg);
+const toggleZoom = view.toggleZoom;
 
 // Modes: edit, group, send, book each open their panel; Enter submits the open one.
 const modeButtons = Array.from(document.querySelectorAll("[data-mode]"));
@@ -172,13 +132,10 @@ document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
   const key = event.key;
   let handled = false;
-  if (event.shiftKey && /^Digit[1-9]$/.test(event.code)) {
-    const box = toggles[Number(event.code.slice(5)) - 1];
-    if (box) { flip(box); handled = true; }
-  } else if (mode === "send" && /^[1-9]$/.test(key)) handled = toggleLabeler(key);
+  if (event.shiftKey && /^Digit[1-9]$/.test(event.code)) handled = view.flipNumber(Number(event.code.slice(5))); else if (mode === "send" && /^[1-9]$/.test(key)) handled = toggleLabeler(key);
   else if ((mode === "edit" || mode === "group" || mode === "book") && pickClass(key)) handled = true;
   else if (key === "r") { reason.focus(); handled = true; }
-  else if (key === "h") { const show = !toggles.every((t) => t.checked); toggles.forEach((t) => { t.checked = show; showLayer(t.dataset.layer, show); }); handled = true; }
+  else if (key === "h") { view.toggleAll(); handled = true; }
   else if (key === "z") { toggleZoom(); handled = true; }
   else if (key === "j" || key === "ArrowDown" || key === "ArrowRight") { go("next-conflict"); handled = true; }
   else if (key === "k" || key === "ArrowUp" || key === "ArrowLeft") { go("prev-conflict"); handled = true; }

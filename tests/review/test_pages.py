@@ -148,3 +148,13 @@ def test_group_conflict_page_offers_only_group_wide_decisions(db: Session, clien
     assert html.select_one('button[value="accept_consensus"]') is None
     assert html.select_one('button[data-mode="group"]') is not None
     assert len(html.select(".group-item")) == 2
+
+
+def test_a_three_way_split_is_called_a_tie_not_a_majority(db: Session, client_for: Client) -> None:
+    s = make_scene(db)
+    _, tied = s.disputed(["ok", "dent", "pit"], consensus="pit")
+    _, clear = s.disputed(["dent", "dent", "pit"], consensus="pit")
+    text = soup(client_for(s.reviewer).get(f"/projects/{s.project.id}/review/conflicts/{tied.id}")).get_text(" ")
+    assert "A plain vote is a tie: ok, dent, pit." in text and "Plain majority" not in text
+    text = soup(client_for(s.reviewer).get(f"/projects/{s.project.id}/review/conflicts/{clear.id}")).get_text(" ")
+    assert "A plain vote is a tie" not in text

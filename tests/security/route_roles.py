@@ -129,6 +129,10 @@ ROUTE_ROLES: dict[str, str] = {
     "POST /api/v1/projects/{project_id}/review/decisions/bulk": REVIEWER,
     "GET /api/v1/projects/{project_id}/review/conflicts/{conflict_id}/resolutions": REVIEWER,
     "GET /api/v1/projects/{project_id}/feedback": INSPECTOR,
+    "GET /projects/{project_id}/images": REVIEWER,
+    "GET /projects/{project_id}/images/{image_id}": REVIEWER,
+    "POST /projects/{project_id}/images/{image_id}/flag": REVIEWER,
+    "POST /api/v1/projects/{project_id}/images/{image_id}/flag": REVIEWER,
     # ---- datasets (issue 7) ------------------------------------------------------------------------------
     "GET /projects/{project_id}/datasets": ADMIN,
     "POST /projects/{project_id}/datasets": ADMIN,
@@ -191,6 +195,8 @@ SAMPLE_BODIES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     "POST /api/v1/projects/{project_id}/datasets/{version_id}/exports": {"format": "csv", "wait": True},
     # review and the defect book (issue 6)
     "POST /projects/{project_id}/review/conflicts/{conflict_id}/decide": {"choice": "ambiguous", "version": "1"},
+    "POST /projects/{project_id}/images/{image_id}/flag": {"note": "matrix"},
+    "POST /api/v1/projects/{project_id}/images/{image_id}/flag": {"note": "matrix"},
     "POST /projects/{project_id}/review/conflicts/{conflict_id}/example":
         lambda f: {"label_class_id": f.label_class().id},
     "POST /api/v1/projects/{project_id}/review/conflicts/{conflict_id}/decisions":
