@@ -56,7 +56,12 @@ def freeze(
                        "class_ids": [by_name[n] for n in wanted] or None, "slices": parse_slices("\n".join(slice_))},
         })
         user = _common.user(db, by) if by else None
-        version = service.freeze_version(db, project=found, spec=spec, user=user)
+        with _common.progress() as bar:
+            task = bar.add_task(f"freeze {spec.name}", total=100)
+            version = service.freeze_version(
+                db, project=found, spec=spec, user=user,
+                progress=lambda fraction, message: bar.update(task, completed=round(100 * fraction)))
+            bar.update(task, completed=100)
         db.commit()
         typer.echo(VersionOut.model_validate(version).model_dump_json(indent=2))
 

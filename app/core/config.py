@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     job_heartbeat_seconds: float = Field(default=5.0, gt=0)
     job_stale_seconds: float = Field(default=60.0, gt=0)  # no heartbeat for this long: the worker died
     job_poll_seconds: float = Field(default=1.0, gt=0)
+    # A freeze of at most this many decided labels runs in the request (201); a bigger one is queued as
+    # a job (202) unless the caller asks to wait
+    freeze_in_request_max_items: int = Field(default=5000, ge=0)
 
     # The labeling queue
     assignment_timeout_minutes: int = Field(default=60, ge=1)

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.auth.deps import AdminAccess
 from app.core.db import DbSession
 from app.core.storage import StorageDep
 from app.datasets import datasheet, downloads, service
-from app.datasets.jobs import export_out, export_status, start_export
-from app.datasets.schemas import ExportFormat, ExportIn, ExportOut, ExportStatus, FreezeIn, VersionOut
+from app.datasets.jobs import export_out, export_status, freeze_queued, start_export, start_freeze
+from app.datasets.schemas import ExportFormat, ExportIn, ExportOut, ExportStatus, FreezeIn, FreezeQueued, VersionOut
+from app.jobs.models import Job
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}/datasets", tags=["datasets"])
 Images = Annotated[bool, Query(description="the archive holds the image files")]
@@ -22,12 +23,16 @@ def list_versions(access: AdminAccess, db: DbSession) -> Any:
     return service.list_versions(db, access.project.id)
 
 
-@router.post("", response_model=VersionOut, status_code=201)
-def freeze(body: FreezeIn, access: AdminAccess, db: DbSession) -> Any:
-    """Freeze the project's decided labels that pass the filter into a new immutable version."""
-    version = service.freeze_version(db, project=access.project, spec=body, user=access.user)
+@router.post("", status_code=201, responses={201: {"model": VersionOut}, 202: {"model": FreezeQueued}})
+def freeze(request: Request, body: FreezeIn, access: AdminAccess, db: DbSession) -> Any:
+    """Freeze the project's decided labels that pass the filter into a new immutable version: 201 with
+    it when it is small (or `wait` is set), else 202 with the queued job (poll its `status_url`)."""
+    made = start_freeze(db, project=access.project, spec=body, user=access.user,
+                        inline_max=request.app.state.settings.freeze_in_request_max_items)
     db.commit()
-    return version
+    if isinstance(made, Job):
+        return JSONResponse(freeze_queued(made).model_dump(mode="json"), status_code=202)
+    return JSONResponse(VersionOut.model_validate(made).model_dump(mode="json"), status_code=201)
 
 
 @router.get("/diff")

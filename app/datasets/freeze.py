@@ -1,16 +1,23 @@
 """Freezing: the project's decided labels, filtered, become an immutable DatasetVersion.
 
-Reads stream page by page; what stays in memory per item is a few integers (for the split plan),
-never the labels themselves. Services never commit: the caller does.
+Two passes. The read pass streams the final labels page by page (keyset), keeps a few integers per
+kept item for the split plan, and spools the kept items themselves to a temporary file (memory stays
+flat); it writes nothing, so a caller may commit between its pages (a job does: on SQLite that lets
+other writers in). The write pass, in one savepoint, creates the version, then replays the spool in
+image id order: each item is inserted once, with its planned split, in executemany batches, images
+get their first split, and the content hash and counts are tallied on the way (nothing is read back).
+Services never commit: the caller does.
 """
 from __future__ import annotations
 
+import pickle
+import tempfile
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -30,41 +37,79 @@ from app.projects.models import LabelClass, Project
 from app.projects.taxonomy import class_mapping
 from app.review.models import FinalLabel
 
-BATCH = 1000
+BATCH = 1000  # items per executemany, and per spooled chunk
+PAGE = 5000  # final labels per read page
+SPLIT_CHUNK = 500  # image ids per UPDATE of first splits
+READ_SHARE = 0.6  # of the progress bar: the read pass (the write pass reports once, as it starts)
 Source = aliased(Image)
+Progress = Callable[[float, str], None]
+
+
+class FreezeRace(ConflictError):
+    """Another freeze of the project wrote at the same moment (a retry can succeed)."""
 
 
 @dataclass
 class Scan:
-    """What the first pass keeps: a split candidate per written item, and why others were left out."""
+    """What the read pass keeps: a split candidate per kept item, the items spooled, why others were left out."""
 
+    spool: IO[bytes]
     candidates: list[SplitItem] = field(default_factory=list)
     excluded: Counter[str] = field(default_factory=Counter)
     boxes_dropped: int = 0
 
 
-def freeze_version(db: Session, *, project: Project, spec: FreezeIn, user: User | None) -> DatasetVersion:
+def check_freeze(db: Session, *, project: Project, spec: FreezeIn) -> list[LabelClass]:
+    """The classes the version takes. Raises Invalid for classes that are not the project's, Conflict
+    when the name is taken: what can be refused before any work (or job) starts."""
+    classes = _classes(db, project.id, spec.filter)
+    _refuse_taken(db, project.id, spec.name)
+    return classes
+
+
+def _refuse_taken(db: Session, project_id: int, name: str) -> None:
+    if db.scalar(select(DatasetVersion.id).where(DatasetVersion.project_id == project_id,
+                                                 DatasetVersion.name == name)) is not None:
+        raise ConflictError(f"a version named {name!r} already exists", field="name")
+
+
+def decided_labels(db: Session, project_id: int) -> int:
+    """How many final labels the project has: an upper bound of a version's size."""
+    return db.scalar(select(func.count()).select_from(FinalLabel).join(Image, Image.id == FinalLabel.image_id)
+                     .where(Image.project_id == project_id)) or 0
+
+
+def freeze_version(db: Session, *, project: Project, spec: FreezeIn, user: User | None,
+                   progress: Progress | None = None) -> DatasetVersion:
     """Freeze the final labels that pass `spec.filter` into a new version with a stable split.
 
-    Raises Conflict when the name is taken or another freeze ran at the same moment, Invalid for
-    classes that are not the project's, or when nothing passes the filter. On an error nothing of
-    the freeze stays in the session (it runs in a savepoint), so the caller can carry on.
+    Raises Conflict when the name is taken (FreezeRace when another freeze wrote at the same
+    moment), Invalid for classes that are not the project's, or when nothing passes the filter. The
+    writes run in a savepoint: on an error nothing of the freeze stays in the session. `progress`
+    (fraction, message) is called only while nothing is written yet (between read pages, and once
+    as the write pass starts), so it may commit.
     """
-    with db.begin_nested():
-        return _freeze(db, project=project, spec=spec, user=user)
+    report = progress or (lambda fraction, message: None)
+    classes = check_freeze(db, project=project, spec=spec)
+    with tempfile.TemporaryFile() as spool:
+        scan = _scan(db, project=project, filt=spec.filter, class_ids={c.id for c in classes}, spool=spool,
+                     report=report)
+        if not scan.candidates:
+            raise Invalid("no decided label passes this filter; nothing to freeze", field="filter")
+        plan = plan_splits(scan.candidates, fractions=spec.split.fractions(), seed=spec.split.seed,
+                           anchors=_anchors(db, project.id, scan.candidates))
+        report(READ_SHARE, f"writing {len(plan.splits):,} items")
+        with db.begin_nested():
+            return _write(db, project=project, spec=spec, user=user, classes=classes, scan=scan, plan=plan)
 
 
-def _freeze(db: Session, *, project: Project, spec: FreezeIn, user: User | None) -> DatasetVersion:
-    classes = _classes(db, project.id, spec.filter)
+def _write(db: Session, *, project: Project, spec: FreezeIn, user: User | None, classes: list[LabelClass],
+           scan: Scan, plan: SplitPlan) -> DatasetVersion:
     version = _new_version(db, project=project, spec=spec, user=user)
-    scan = _scan(db, project=project, filt=spec.filter, class_ids={c.id for c in classes}, version_id=version.id)
-    if not scan.candidates:
-        raise Invalid("no decided label passes this filter; nothing to freeze", field="filter")
-    plan = plan_splits(scan.candidates, fractions=spec.split.fractions(), seed=spec.split.seed,
-                       anchors=_anchors(db, project.id, scan.candidates))
-    _apply(db, project_id=project.id, version_id=version.id, plan=plan)
+    tally = facts.Tally({c.id: c.name for c in classes})
+    _items(db, project_id=project.id, version_id=version.id, scan=scan, plan=plan, tally=tally)
     scan.excluded["duplicate_straddle"] += len(plan.excluded)
-    sheet = facts.gather(db, project=project, version=version, classes=classes, excluded=scan.excluded,
+    sheet = facts.gather(db, project=project, version=version, classes=classes, tally=tally, excluded=scan.excluded,
                          boxes_dropped=scan.boxes_dropped, new_splits=len(plan.new))
     version.content_hash = sheet.pop("content_hash")
     version.counts = sheet["counts"]
@@ -88,9 +133,7 @@ def _classes(db: Session, project_id: int, filt: FreezeFilter) -> list[LabelClas
 
 
 def _new_version(db: Session, *, project: Project, spec: FreezeIn, user: User | None) -> DatasetVersion:
-    if db.scalar(select(DatasetVersion.id).where(DatasetVersion.project_id == project.id,
-                                                 DatasetVersion.name == spec.name)) is not None:
-        raise ConflictError(f"a version named {spec.name!r} already exists", field="name")
+    _refuse_taken(db, project.id, spec.name)  # again: a caller may have committed since check_freeze
     last = db.scalars(select(DatasetVersion).where(DatasetVersion.project_id == project.id)
                       .order_by(DatasetVersion.number.desc()).limit(1)).first()
     version = DatasetVersion(
@@ -104,7 +147,7 @@ def _new_version(db: Session, *, project: Project, spec: FreezeIn, user: User | 
             db.add(version)
             db.flush()
     except IntegrityError as exc:
-        raise ConflictError("another version was frozen at the same moment; try again") from exc
+        raise FreezeRace("another version was frozen at the same moment; try again") from exc
     return version
 
 
@@ -115,21 +158,26 @@ def _blocked_images(db: Session, project_id: int, states: tuple[str, ...]) -> tu
     return {r[0] for r in rows if r[0] is not None}, {r[1] for r in rows if r[1] is not None}
 
 
-def _scan(db: Session, *, project: Project, filt: FreezeFilter, class_ids: set[int], version_id: int) -> Scan:
-    """First pass: filter the final labels, write the kept items (split pending), keep split candidates."""
+def _scan(db: Session, *, project: Project, filt: FreezeFilter, class_ids: set[int], spool: IO[bytes],
+          report: Progress) -> Scan:
+    """The read pass: filter the final labels, spool the kept items in image id order, keep split candidates."""
     ambiguous = _blocked_images(db, project.id, (ConflictState.ambiguous,))
     unresolved = _blocked_images(db, project.id, (ConflictState.open, ConflictState.returned))
+    total = decided_labels(db, project.id)
     stmt = (
         select(Image.id, FinalLabel.label_class_id, FinalLabel.boxes, FinalLabel.source, FinalLabel.confidence,
                FinalLabel.is_ambiguous, Image.width, Image.height, Image.meta, Image.split,
-               Image.duplicate_group_id, Image.augmented_from_id, Source.duplicate_group_id)
+               Image.duplicate_group_id, Image.augmented_from_id, Image.sha256, Source.duplicate_group_id)
         .join(FinalLabel, FinalLabel.image_id == Image.id)
         .outerjoin(Source, Source.id == Image.augmented_from_id)
         .where(Image.project_id == project.id)
     )
     alias = class_mapping(db, project.id)  # a label on a retired (merged) class counts as its successor
-    scan, batch = Scan(), []
-    for row in keyset(db, stmt, Image.id):
+    scan, chunk, seen = Scan(spool=spool), [], 0
+    for row in keyset(db, stmt, Image.id, page=PAGE):
+        seen += 1
+        if seen % PAGE == 0:
+            report(READ_SHARE * seen / max(total, seen), f"read {seen:,} of {total:,} decided labels")
         class_id = alias.get(row.label_class_id, row.label_class_id)
         boxes = [{**b, "class_id": alias.get(b.get("class_id"), b.get("class_id"))} for b in row.boxes or []]
         reason = _reason(row, class_id, filt, class_ids, ambiguous, unresolved)
@@ -140,18 +188,28 @@ def _scan(db: Session, *, project: Project, filt: FreezeFilter, class_ids: set[i
             scan.excluded[reason] += 1
             continue
         scan.boxes_dropped += cleaned.dropped
-        batch.append({"version_id": version_id, "image_id": row.id, "label_class_id": class_id,
-                      "boxes": cleaned.boxes, "split": row.split or "", "source": row.source,
-                      "confidence": row.confidence})
+        chunk.append((row.id, class_id, cleaned.boxes, row.source, row.confidence, row.sha256, row.meta,
+                      row.duplicate_group_id, row.augmented_from_id))
         scan.candidates.append(SplitItem(image_id=row.id, stratum=_stratum(class_id, cleaned.boxes),
                                          unit=_unit(row.id, row.duplicate_group_id, row.augmented_from_id, row[-1]),
                                          split=row.split or None))
-        if len(batch) >= BATCH:
-            db.connection().execute(insert(DatasetItem), batch)
-            batch = []
-    if batch:
-        db.connection().execute(insert(DatasetItem), batch)
+        if len(chunk) >= BATCH:
+            pickle.dump(chunk, spool, protocol=pickle.HIGHEST_PROTOCOL)
+            chunk = []
+    if chunk:
+        pickle.dump(chunk, spool, protocol=pickle.HIGHEST_PROTOCOL)
     return scan
+
+
+def _spooled(spool: IO[bytes]) -> Iterator[tuple[Any, ...]]:
+    """The kept items back from the spool (this process wrote it: unpickling it is safe)."""
+    spool.seek(0)
+    while True:
+        try:
+            chunk = pickle.load(spool)  # noqa: S301
+        except EOFError:
+            return
+        yield from chunk
 
 
 def _reason(row: Any, class_id: int | None, filt: FreezeFilter, class_ids: set[int],
@@ -209,26 +267,34 @@ def _anchors(db: Session, project_id: int, candidates: list[SplitItem]) -> dict[
     return anchors
 
 
-def _apply(db: Session, *, project_id: int, version_id: int, plan: SplitPlan) -> None:
-    """Write the plan: first splits of images (never over an existing one), straddlers out, then every
-    item takes its image's split (a kept item's split always is its image's)."""
+def _items(db: Session, *, project_id: int, version_id: int, scan: Scan, plan: SplitPlan, tally: facts.Tally) -> None:
+    """Insert every kept item with its planned split (straddlers left out), give new images their
+    first split (never over an existing one), and tally the hash and counts on the way."""
+    batch: list[dict[str, Any]] = []
     fresh: dict[str, list[int]] = {}
-    for image_id in plan.new:
-        fresh.setdefault(plan.splits[image_id], []).append(image_id)
+    for image_id, class_id, boxes, source, confidence, sha256, meta, group_id, source_id in _spooled(scan.spool):
+        if image_id in plan.excluded:
+            continue
+        split = plan.splits[image_id]
+        batch.append({"version_id": version_id, "image_id": image_id, "label_class_id": class_id, "boxes": boxes,
+                      "split": split, "source": source, "confidence": confidence})
+        tally.add(sha256=sha256, class_id=class_id, boxes=boxes, split=split, source=source, meta=meta,
+                  group_id=group_id, augmented=source_id is not None)
+        if image_id in plan.new:
+            fresh.setdefault(split, []).append(image_id)
+            if len(fresh[split]) >= SPLIT_CHUNK:
+                _first_splits(db, project_id, split, fresh.pop(split))
+        if len(batch) >= BATCH:
+            db.connection().execute(insert(DatasetItem), batch)
+            batch = []
+    if batch:
+        db.connection().execute(insert(DatasetItem), batch)
     for split, ids in sorted(fresh.items()):
-        for chunk in _chunks(sorted(ids)):
-            done = db.connection().execute(update(Image).where(Image.project_id == project_id, Image.id.in_(chunk),
-                                                               Image.split.is_(None)).values(split=split)).rowcount
-            if done != len(chunk):
-                raise ConflictError("another freeze split these images at the same moment; try again")
-    for chunk in _chunks(sorted(plan.excluded)):
-        db.execute(delete(DatasetItem).where(DatasetItem.version_id == version_id, DatasetItem.image_id.in_(chunk)))
-    image_split = select(Image.split).where(Image.id == DatasetItem.image_id).scalar_subquery()
-    db.connection().execute(update(DatasetItem).where(DatasetItem.version_id == version_id).values(split=image_split))
-    wrong = db.scalar(select(func.count()).select_from(DatasetItem).join(Image, Image.id == DatasetItem.image_id)
-                      .where(DatasetItem.version_id == version_id, DatasetItem.split.not_in(("train", "val", "test"))))
-    assert wrong == 0, "every frozen item has a split"
+        _first_splits(db, project_id, split, ids)
 
 
-def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
-    return [ids[i:i + size] for i in range(0, len(ids), size)]
+def _first_splits(db: Session, project_id: int, split: str, ids: list[int]) -> None:
+    done = db.connection().execute(update(Image).where(Image.project_id == project_id, Image.id.in_(ids),
+                                                       Image.split.is_(None)).values(split=split)).rowcount
+    if done != len(ids):
+        raise FreezeRace("another freeze split these images at the same moment; try again")

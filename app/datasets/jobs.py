@@ -1,23 +1,32 @@
-"""Exports as background jobs: the plain function a job kind calls, and how pages start one.
+"""Exports and freezes as background jobs: the plain functions job kinds call, and how pages and
+the API start them.
 
-`export_job` follows the jobs contract (app/jobs/registry.py): it never commits, `progress` may
-commit (the version is immutable, so that is safe between pages), and it is safe to re-run (the
-bytes are deterministic; an export already stored is returned at once).
+Both follow the jobs contract (app/jobs/registry.py): they never commit, `progress` may commit, and
+they are safe to re-run. `export_job`: progress commits between pages (the version is immutable) and
+the bytes are deterministic; an export already stored is returned at once. `freeze_job`: progress is
+only called while nothing is written yet, so the version commits with the job's completion, under
+its lease, or not at all; a run that finds the version its own request already made returns it.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.models import User
 from app.core.storage import Storage
 from app.datasets.models import DatasetExport, DatasetVersion
 from app.datasets.runner import ProgressFile, progress_key, run_export
-from app.datasets.schemas import ExportFormat, ExportOut, ExportStatus
+from app.datasets.schemas import ExportFormat, ExportOut, ExportStatus, FreezeIn, FreezeQueued
+from app.jobs.models import Job
+from app.projects.models import Project
 
 JOB_KIND = "datasets.export"
+FREEZE_JOB_KIND = "datasets.freeze"
+RACE_TRIES = 3  # a freeze that raced another freeze of the project is tried again this often
 
 
 def download_url(version: DatasetVersion, export: DatasetExport, *, api: bool = False) -> str:
@@ -47,11 +56,11 @@ def export_job(db: Session, *, storage: Storage, project_id: int, version_id: in
             "url": download_url(version, export)}
 
 
-def job_available() -> bool:
-    """Whether the job kind is registered (a deployment without it makes exports in the request)."""
+def job_available(kind: str = JOB_KIND) -> bool:
+    """Whether the job kind is registered (a deployment without it does the work in the request)."""
     from app.jobs.registry import load_kinds
 
-    return JOB_KIND in load_kinds()
+    return kind in load_kinds()
 
 
 def enqueue_export(db: Session, *, storage: Storage, version: DatasetVersion, fmt: ExportFormat,
@@ -100,3 +109,79 @@ def export_out(version: DatasetVersion, export: DatasetExport, *, api: bool = Fa
     out = ExportOut.model_validate(export)
     out.download_url = download_url(version, export, api=api)
     return out
+
+
+def version_url(version: DatasetVersion) -> str:
+    return f"/projects/{version.project_id}/datasets/{version.id}"
+
+
+def freeze_job(db: Session, *, project_id: int, spec: dict[str, Any], user_id: int | None, requested_at: str,
+               progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+    """Freeze, or find the version this request already made (a duplicated job); returns
+    {"version_id", "number", "content_hash", "items", "url"}. Raises NotFound for a deleted project,
+    and what freeze_version raises (a refusal fails the job for good)."""
+    from app.auth.models import User
+    from app.core.errors import NotFound
+    from app.datasets.freeze import FreezeRace, freeze_version
+
+    project = db.get(Project, project_id)
+    if project is None:
+        raise NotFound("the project is gone")
+    wanted = FreezeIn.model_validate(spec)
+    user = db.get(User, user_id) if user_id is not None else None
+    for attempt in range(1, RACE_TRIES + 1):
+        version = _made_for(db, project_id, wanted, user_id, datetime.fromisoformat(requested_at))
+        if version is None:
+            try:
+                version = freeze_version(db, project=project, spec=wanted, user=user, progress=progress)
+            except FreezeRace:
+                if attempt == RACE_TRIES:
+                    raise
+                continue
+        return {"version_id": version.id, "number": version.number, "content_hash": version.content_hash,
+                "items": version.counts.get("items", 0), "url": version_url(version)}
+    raise AssertionError("unreachable")
+
+
+def _made_for(db: Session, project_id: int, spec: FreezeIn, user_id: int | None,
+              requested_at: datetime) -> DatasetVersion | None:
+    """The version of the spec's name if the same request made it: same author and spec, frozen after
+    the request was made. (Another version of that name is left to freeze_version to refuse.)"""
+    found = db.scalar(select(DatasetVersion).where(DatasetVersion.project_id == project_id,
+                                                   DatasetVersion.name == spec.name))
+    if found is None or found.created_by_id != user_id or found.created_at < requested_at:
+        return None
+    same = (found.description == spec.description and found.filter == spec.filter.model_dump(mode="json")
+            and found.split_spec == spec.split.model_dump(mode="json"))
+    return found if same else None
+
+
+def start_freeze(db: Session, *, project: Project, spec: FreezeIn, user: User, inline_max: int) -> DatasetVersion | Job:
+    """The version frozen now (`spec.wait`, no job runner, or at most `inline_max` decided labels), else
+    the queued job. Everything that can be refused up front (foreign classes, a taken name, a freeze of
+    that name already queued with other settings) is refused here, before anything is queued; the same
+    freeze queued twice (a double submit) gives the job already queued."""
+    from app.core.db import utcnow
+    from app.core.errors import Conflict
+    from app.datasets.freeze import check_freeze, decided_labels, freeze_version
+    from app.jobs import service as jobs
+
+    check_freeze(db, project=project, spec=spec)
+    if spec.wait or not job_available(FREEZE_JOB_KIND) or decided_labels(db, project.id) <= inline_max:
+        return freeze_version(db, project=project, spec=spec, user=user)
+    payload_spec = spec.model_dump(mode="json")
+    for pending in jobs.pending_jobs(db, project_id=project.id, kind=FREEZE_JOB_KIND):
+        queued = pending.payload.get("spec", {})
+        if queued.get("name") == spec.name:
+            if queued == payload_spec and pending.created_by_id == user.id:
+                return pending
+            raise Conflict(f"a version named {spec.name!r} is being frozen already", field="name")
+    return jobs.enqueue(db, kind=FREEZE_JOB_KIND, project_id=project.id, created_by=user,
+                        payload={"spec": payload_spec, "requested_at": utcnow().isoformat()})
+
+
+def freeze_queued(job: Job) -> FreezeQueued:
+    from app.jobs.service import job_view
+
+    view = job_view(job)
+    return FreezeQueued(state=view.state, job_id=view.id, status_url=view.status_url, page_url=view.page_url)

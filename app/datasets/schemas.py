@@ -84,6 +84,8 @@ class FreezeIn(BaseModel):
     description: str = Field(default="", max_length=5000)
     filter: FreezeFilter = Field(default_factory=FreezeFilter)
     split: SplitSpec = Field(default_factory=SplitSpec)
+    # freeze in this request even when it is big (a job runner would otherwise take it)
+    wait: bool = Field(default=False, exclude=True)
 
     @field_validator("name")
     @classmethod
@@ -109,6 +111,16 @@ class VersionOut(BaseModel):
     defect_book_version: int | None
     counts: dict[str, Any]
     created_at: datetime
+
+
+class FreezeQueued(BaseModel):
+    """A freeze queued as a job: poll `status_url` (the job's JSON) until its state is done; its
+    result then names the version (`version_id`, `url`)."""
+
+    state: str
+    job_id: int
+    status_url: str
+    page_url: str
 
 
 class ExportIn(BaseModel):

@@ -14,8 +14,9 @@ from app.core.handlers import wants_json
 from app.core.storage import StorageDep
 from app.core.templating import render
 from app.datasets import datasheet, downloads, pages, service
-from app.datasets.jobs import export_status, start_export
+from app.datasets.jobs import export_status, start_export, start_freeze
 from app.datasets.schemas import ExportFormat
+from app.jobs.models import Job
 from app.projects.navigation import NavLink, sections_for
 
 router = APIRouter(tags=["datasets"])
@@ -34,15 +35,20 @@ def datasets(request: Request, access: AdminAccess, db: DbSession) -> HTMLRespon
 @router.post(BASE, response_class=HTMLResponse)
 def freeze(request: Request, access: AdminAccess, db: DbSession,
            form: Annotated[pages.FreezeForm, Form()]) -> Response:
+    """Freeze now, or (a big one) queue it and show the job's progress page, which links to the version."""
     try:
-        version = service.freeze_version(db, project=access.project, spec=form.to_spec(), user=access.user)
+        made = start_freeze(db, project=access.project, spec=form.to_spec(), user=access.user,
+                            inline_max=request.app.state.settings.freeze_in_request_max_items)
     except ConcordError as exc:
         page = pages.datasets_page(db, access.project, _sections(request, access), form)
         page.error, page.error_field = exc.message, exc.field
         return render(request, "datasets/index.html", page, status_code=exc.status_code)
     db.commit()
-    message = f"Version {version.number} frozen: {version.counts['items']} images"
-    return redirect_with_flash(request, f"/projects/{access.project.id}/datasets/{version.id}", message)
+    if isinstance(made, Job):
+        message = f"Freezing {form.name.strip()!r} in the background; the version opens from here when it is done"
+        return redirect_with_flash(request, f"/projects/{access.project.id}/jobs/{made.id}", message)
+    message = f"Version {made.number} frozen: {made.counts['items']} images"
+    return redirect_with_flash(request, f"/projects/{access.project.id}/datasets/{made.id}", message)
 
 
 @router.get(BASE + "/diff", response_class=HTMLResponse)

@@ -49,6 +49,14 @@ def dataset_export(ctx: JobContext) -> dict[str, Any]:
                       progress=ctx.progress)
 
 
+@job_kind("datasets.freeze", title="Freezing a dataset version", max_attempts=3)
+def dataset_freeze(ctx: JobContext) -> dict[str, Any]:
+    from app.datasets.jobs import freeze_job
+
+    return freeze_job(ctx.db, project_id=_project_id(ctx), spec=dict(ctx.payload["spec"]),
+                      user_id=ctx.created_by_id, requested_at=str(ctx.payload["requested_at"]), progress=ctx.progress)
+
+
 @job_kind("analysis.drift", title="Checking for drift", max_attempts=3)
 def analysis_drift(ctx: JobContext) -> dict[str, Any]:
     from app.analysis.drift_service import run_drift

@@ -54,6 +54,12 @@ def get_project_job(db: Session, *, project_id: int, job_id: int, user: User, ro
     return job
 
 
+def pending_jobs(db: Session, *, project_id: int, kind: str) -> list[Job]:
+    """The project's queued and running jobs of `kind`, oldest first."""
+    return list(db.scalars(select(Job).where(Job.project_id == project_id, Job.kind == kind,
+                                             Job.state.in_((JobState.queued, JobState.running))).order_by(Job.id)))
+
+
 def recent_jobs(db: Session, *, project_id: int, user: User, role: Role, limit: int = 50) -> list[Job]:
     query = select(Job).where(Job.project_id == project_id).order_by(Job.id.desc()).limit(limit)
     if role.rank < Role.reviewer.rank:
