@@ -5,6 +5,7 @@ export function overlay(svg) {
 
   function showLayer(key, visible) {
     svg.querySelectorAll(`g.layer[data-layer="${key}"]`).forEach((g) => g.classList.toggle("hidden", !visible));
+    placeLabels();
   }
   function flip(box) { box.checked = !box.checked; showLayer(box.dataset.layer, box.checked); }
   function flipNumber(n) {
@@ -18,18 +19,34 @@ export function overlay(svg) {
   }
   toggles.forEach((box) => box.addEventListener("change", () => showLayer(box.dataset.layer, box.checked)));
 
-  // Box labels keep their size on screen at any zoom; each layer's labels sit one line above the last's.
+  // Box labels keep their size on screen at any zoom. A label that repeats one already shown on an
+  // overlapping box (labelers who agree) is left out: the boxes' colours still show who drew what.
+  // The others sit just above their box, moved up a line at a time until they cover no other label.
   function placeLabels() {
     const [, vy, vw] = svg.getAttribute("viewBox").split(" ").map(Number);
     const scale = vw / Number(svg.dataset.full.split(" ")[2]);
     const size = Number(svg.dataset.font) * scale;
+    const shown = [];
+    const placed = [];
     svg.querySelectorAll("text.box-label").forEach((label) => {
-      const lift = Number(label.dataset.lift) * size * 1.1;
-      const y = Math.max(Number(label.dataset.by) - 3 * scale - lift, vy + size + lift);
+      const box = boxOf(label.previousElementSibling);
+      const visible = !label.closest("g.layer").classList.contains("hidden");
+      if (!visible || shown.some((s) => s.text === label.textContent && overlap(s.box, box) > 0.3)) {
+        label.setAttribute("visibility", "hidden");
+        return;
+      }
+      label.removeAttribute("visibility");
+      shown.push({ box, text: label.textContent });
       label.setAttribute("font-size", size.toFixed(2));
+      const x0 = box[0], x1 = box[0] + label.getComputedTextLength();
+      let y = Math.max(box[1] - 3 * scale, vy + size);
+      const covers = (p) => p[0] < x1 && x0 < p[2] && p[1] < y && y - size < p[3];
+      for (let step = 0; step < 20 && placed.some(covers); step += 1) y -= size * 1.1;
+      placed.push([x0, y - size, x1, y]);
       label.setAttribute("y", y.toFixed(2));
     });
   }
+  placeLabels();
 
   // Zoom to the visible boxes (tiny pits are invisible at full frame); again to see the whole image.
   let zoomed = false;
@@ -53,6 +70,19 @@ export function overlay(svg) {
   if (zoomButton) zoomButton.addEventListener("click", toggleZoom);
 
   return { toggles, showLayer, flipNumber, toggleAll, toggleZoom };
+}
+
+function boxOf(rect) {
+  return ["x", "y", "width", "height"].map((k) => Number(rect.getAttribute(k)));
+}
+
+// Intersection over union of two [x, y, w, h] boxes.
+function overlap(a, b) {
+  const w = Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]);
+  const h = Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]);
+  if (w <= 0 || h <= 0) return 0;
+  const inter = w * h;
+  return inter / (a[2] * a[3] + b[2] * b[3] - inter);
 }
 
 export function typing(target) {
