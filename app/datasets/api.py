@@ -75,10 +75,11 @@ def list_exports(version_id: int, access: AdminAccess, db: DbSession) -> Any:
 
 @router.post("/{version_id}/exports", responses={201: {"model": ExportOut}, 202: {"model": ExportStatus}})
 def export(version_id: int, body: ExportIn, access: AdminAccess, db: DbSession, storage: StorageDep) -> Any:
-    """Make the export (201 with it), or queue it as a job (202: poll the status)."""
+    """Make the export (201 with it), or queue it as a job (202: poll the status). Label Studio takes
+    `image_source` (local_files or url) and `image_root`: where Label Studio will find the images."""
     version = service.get_version(db, access.project.id, version_id)
     made = start_export(db, storage=storage, version=version, fmt=body.format, include_images=body.include_images,
-                        user=access.user, wait=body.wait, release=db.commit)
+                        user=access.user, wait=body.wait, options=body.options(), release=db.commit)
     db.commit()
     if isinstance(made, int):
         status = export_status(db, storage=storage, version=version, fmt=body.format,

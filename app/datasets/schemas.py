@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from app.datasets.splits import DEFAULT_FRACTIONS, SPLITS
 
@@ -28,6 +29,71 @@ FORMAT_TITLES = {
     ExportFormat.labelstudio: "Label Studio JSON",
     ExportFormat.imagefolder: "ImageFolder (classification)",
 }
+
+
+# The writers' version: bump it when any format's bytes change for the same version and options, so
+# that exports stored by an older writer are made again rather than served.
+WRITER_VERSION = 2
+
+
+class ImageSource(StrEnum):
+    """How Label Studio tasks name their images (`data.image`)."""
+
+    local_files = "local_files"  # /data/local-files/?d=<root>/images/<name>: Label Studio serves the folder
+    url = "url"  # <prefix><name>: any web server that holds the images
+
+
+IMAGE_SOURCE_TITLES = {
+    ImageSource.local_files: "Label Studio local files (a folder on the Label Studio machine)",
+    ImageSource.url: "a URL prefix (a web server holding the images)",
+}
+_ROOT = re.compile(r"[\w.-]+(?:/[\w.-]+)*")
+
+
+class ExportOptions(BaseModel):
+    """The admin's choices for one export. Only Label Studio has any: where its tasks find the images.
+
+    local_files: `image_root` is the folder, under Label Studio's LOCAL_FILES_DOCUMENT_ROOT, into which
+    the archive is unpacked (empty: the document root itself); each task's image is
+    `/data/local-files/?d=<root>/images/<name>`. url: `image_root` is a prefix (`https://host/path/` or
+    `/path/`) the image file names are appended to.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_source: ImageSource = ImageSource.local_files
+    image_root: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _root(self) -> ExportOptions:
+        root = self.image_root.strip()
+        if self.image_source is ImageSource.url:
+            if not root.startswith(("http://", "https://", "/")) or any(c.isspace() for c in root):
+                raise ValueError("a URL prefix starts with http://, https:// or / and holds no spaces")
+        else:
+            root = root.strip("/")
+            if root and (not _ROOT.fullmatch(root) or ".." in root.split("/")):
+                raise ValueError("the local-files root is a relative folder (letters, digits, _ . - and /), "
+                                 "without '..'")
+        self.image_root = root
+        return self
+
+    def stored(self, fmt: ExportFormat) -> dict[str, Any]:
+        """What is recorded with (and identifies) the export: the writer's version and the options that
+        matter to this format."""
+        mine = {"image_source": self.image_source.value, "image_root": self.image_root}
+        return {"writer": WRITER_VERSION, **(mine if fmt is ExportFormat.labelstudio else {})}
+
+
+def export_options(*, image_source: ImageSource | str, image_root: str) -> ExportOptions:
+    """Options from a form or the command line; Invalid (naming `image_root`) when the root or prefix
+    will not do."""
+    from app.core.errors import Invalid
+
+    try:
+        return ExportOptions(image_source=ImageSource(image_source), image_root=image_root)
+    except ValidationError as exc:
+        raise Invalid(exc.errors()[0]["msg"].removeprefix("Value error, "), field="image_root") from exc
 
 
 class FreezeFilter(BaseModel):
@@ -129,6 +195,19 @@ class ExportIn(BaseModel):
     format: ExportFormat
     include_images: bool = False
     wait: bool = False  # make it in this request even when a background job runner is available
+    image_source: ImageSource = ImageSource.local_files  # Label Studio only (ExportOptions)
+    image_root: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _options(self) -> ExportIn:
+        try:
+            self.image_root = self.options().image_root  # checked and normalised (a ValueError is a 422)
+        except ValidationError as exc:
+            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        return self
+
+    def options(self) -> ExportOptions:
+        return ExportOptions(image_source=self.image_source, image_root=self.image_root)
 
 
 class ExportOut(BaseModel):
@@ -138,6 +217,7 @@ class ExportOut(BaseModel):
     version_id: int
     format: str
     include_images: bool
+    options: dict[str, Any]
     sha256: str
     size_bytes: int
     created_at: datetime

@@ -15,7 +15,7 @@ from app.core.storage import StorageDep
 from app.core.templating import render
 from app.datasets import datasheet, downloads, pages, service
 from app.datasets.jobs import export_status, start_export, start_freeze
-from app.datasets.schemas import ExportFormat
+from app.datasets.schemas import ExportFormat, ImageSource, export_options
 from app.jobs.models import Job
 from app.projects.navigation import NavLink, sections_for
 
@@ -67,11 +67,14 @@ def version(request: Request, version_id: int, access: AdminAccess, db: DbSessio
 
 @router.post(BASE + "/{version_id}/exports", response_class=HTMLResponse)
 def export(request: Request, version_id: int, access: AdminAccess, db: DbSession, storage: StorageDep,
-           format: Annotated[ExportFormat, Form()], include_images: Annotated[bool, Form()] = False) -> Response:
+           format: Annotated[ExportFormat, Form()], include_images: Annotated[bool, Form()] = False,
+           image_source: Annotated[ImageSource, Form()] = ImageSource.local_files,
+           image_root: Annotated[str, Form(max_length=500)] = "") -> Response:
     """Start (or make) an export; the page's script polls its status, a plain form post comes back here."""
     found = service.get_version(db, access.project.id, version_id)
+    options = export_options(image_source=image_source, image_root=image_root)
     start_export(db, storage=storage, version=found, fmt=format, include_images=include_images, user=access.user,
-                 wait=False, release=db.commit)
+                 wait=False, options=options, release=db.commit)
     db.commit()
     if wants_json(request):
         status = export_status(db, storage=storage, version=found, fmt=format, include_images=include_images)
