@@ -42,6 +42,7 @@ class FreezeForm(BaseModel):
     description: str = ""
     exclude_ambiguous: bool = False
     exclude_unresolved: bool = False
+    exclude_box_disputes: bool = False
     include_augmented: bool = False
     min_confidence: str = ""
     class_ids: list[int] = []
@@ -61,6 +62,7 @@ class FreezeForm(BaseModel):
             return FreezeIn.model_validate({
                 "name": self.name, "description": self.description,
                 "filter": {"exclude_ambiguous": self.exclude_ambiguous, "exclude_unresolved": self.exclude_unresolved,
+                           "exclude_box_disputes": self.exclude_box_disputes,
                            "include_augmented": self.include_augmented, "min_confidence": confidence,
                            "class_ids": self.class_ids or None, "slices": parse_slices(self.slices)},
                 "split": {"train": self.train, "val": self.val, "test": self.test, "seed": self.seed},
@@ -174,7 +176,7 @@ def datasets_page(db: Session, project: Project, sections: list[NavLink], form: 
             for v in versions]
     if form is None:
         form = FreezeForm(name=f"v{(versions[0].number + 1) if versions else 1}", exclude_ambiguous=True,
-                          exclude_unresolved=True)
+                          exclude_unresolved=True, exclude_box_disputes=True)
     return DatasetsPage(project=project, sections=sections, versions=rows, classes=classes_of(db, project.id),
                         slice_hints=_slice_hints(db, project.id), form=form)
 

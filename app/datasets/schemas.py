@@ -102,7 +102,10 @@ class FreezeFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     exclude_ambiguous: bool = True
-    exclude_unresolved: bool = True  # images (or their duplicate group) with an open or returned conflict
+    exclude_unresolved: bool = True  # images (or their group) with an open or returned conflict about the class
+    # images with an open conflict about their boxes (a reviewer decided the class only): kept, they
+    # carry the boxes a majority of their labelers drew; the datasheet counts them either way
+    exclude_box_disputes: bool = True
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     class_ids: list[int] | None = None  # None: every class; else images of these classes, their boxes only
     slices: dict[str, list[str]] = Field(default_factory=dict)  # metadata key -> accepted values

@@ -91,6 +91,15 @@ def defect_book_snapshot(db: Session, project_id: int) -> list[dict[str, object]
     ]
 
 
+# A class named like one of these means "no defect": its images have no boxes (the labeling page's
+# one-key OK answer, and the rule that keeps a final label self-consistent).
+OK_NAMES = ("ok", "good", "pass", "no defect", "none", "okay")
+
+
+def is_ok_name(name: str) -> bool:
+    return name.strip().lower() in OK_NAMES
+
+
 def classes_of(db: Session, project_id: int, *, include_inactive: bool = False) -> Sequence[LabelClass]:
     query = select(LabelClass).where(LabelClass.project_id == project_id)
     if not include_inactive:

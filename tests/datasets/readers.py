@@ -97,12 +97,15 @@ def label_studio_config(config_xml: str) -> dict[str, Any]:
 
 
 def label_studio_import_errors(tasks: Any, config_xml: str, *, known_emails: frozenset[str] = frozenset()) -> list[str]:
-    """Why a stock Label Studio 1.23.2 would refuse (HTTP 400) or mis-read this import, as it checks it:
-    a list of task objects; each task's `data` holds every object tag's `$value` key; an annotation's
-    `completed_by` is absent, or names a user that exists (`known_emails`); each result's from_name/
-    to_name/type are a control of the config, its choices and labels values of that control, a
-    rectangle's x, y, width, height percentages within 0..100 with x + width and y + height at most 100.
-    Checked by hand against Label Studio 1.23.2 (see the README); an empty list means it imports."""
+    """Why a stock Label Studio 1.23.2 would refuse this import or take it and show it wrong.
+
+    Refused with HTTP 400, nothing imported (checked by hand against Label Studio 1.23.2, see the
+    README): a task whose `data` lacks an object tag's `$value` key; an annotation whose `completed_by`
+    names an e-mail with no account there (`known_emails`; absent is fine: the importer gets it).
+    Taken silently but wrong (1.23.2 does not check results against the config, so the same hand
+    check imported them): a result whose from_name/to_name/type is not a control of the config, a
+    choice or label that is not one of its values, a rectangle outside 0..100 %. An empty list means
+    it imports and shows what the file says."""
     config = label_studio_config(config_xml)
     errors: list[str] = []
     if not isinstance(tasks, list):
