@@ -133,7 +133,8 @@ def test_a_version_decided_with_the_true_classes_exports_boxes_a_trainer_can_tru
         clusters = db.get(ImageConsensus, image_id).clusters
         for box in final.boxes:  # each one a majority of the image's labelers drew
             match = [c for c in clusters if (c["x"], c["y"]) == pytest.approx((box["x"], box["y"]), abs=0.01)]
-            assert match and is_supported(len(match[0]["labelers"]), len(match[0]["labelers"]) + len(match[0]["missing"]))
+            drew, missed = len(match[0]["labelers"]), len(match[0]["missing"])
+            assert match and is_supported(drew, drew + missed)
     still_open = {i for (i,) in db.execute(select(Conflict.image_id).where(
         Conflict.project_id == project.id, Conflict.kind.in_(BOX_KINDS), Conflict.state == ConflictState.open))}
     assert still_open and still_open <= decided | set(images)  # box conflicts the class rows did not settle

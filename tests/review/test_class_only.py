@@ -70,6 +70,7 @@ def test_a_row_deciding_ok_leaves_no_box_and_settles_the_box_conflicts(db: Sessi
     make_consensus(db, image, s.cls("scratch"), boxes=[cluster(s, 10, ["scratch", "scratch"], [a, b], [c])])
     missing = make_conflict(db, image, kind="missing_box")
     planned, errors = rows(s, "file_name,final_class\nimg_2.jpg,ok\n")
+    assert not errors
     bulk.apply(db, project=s.project, reviewer=s.reviewer, planned=planned)
     final = final_of(db, image)
     assert final.label_class_id == s.cls("ok").id and final.boxes == []
