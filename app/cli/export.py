@@ -46,5 +46,47 @@ def export(
                                "version": found.number, "format": format.value, "options": made.options}))
 
 
+def export_answers(
+    project: str = typer.Argument(..., help="Project id or name"),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the zip archive"),
+    version: str = typer.Option("", "--version", "-v", help="Only the images of this version (number or name)"),
+    pseudonyms: bool = typer.Option(False, "--pseudonyms", help="Name labelers 'labeler 1', ... instead of e-mail"),
+    image_source: ImageSource = typer.Option(ImageSource.local_files, help="How tasks.json names the images "
+                                             "(as for the Label Studio export)"),
+    image_root: str = typer.Option("", help="The local-files folder or URL prefix of the images"),
+    by: str = typer.Option("", help="Email of the admin taking the answers (recorded in the audit trail)"),
+) -> None:
+    """Every labeler's answers with who gave them (answers.csv, Label Studio tasks.json with completed_by).
+
+    Prints {"path", "answers", "bytes"} as JSON on stdout; progress on stderr.
+    """
+    from app.core.db import read_only_session
+    from app.datasets import answers
+    from app.datasets.schemas import AnswersIn
+
+    options = export_options(image_source=image_source, image_root=image_root)
+    with _common.session() as db:
+        found = _common.project(db, project)
+        version_id = service.find_version(db, found.id, version).id if version else None
+        scope = answers.scope_of(db, found, AnswersIn(version_id=version_id, pseudonyms=pseudonyms,
+                                                      image_source=options.image_source,
+                                                      image_root=options.image_root))
+        answers.record(db, scope, _common.user(db, by).id if by else None)
+        db.commit()
+        total = answers.count(db, scope)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        part = out.with_name(f".{out.name}.part")
+        try:
+            with read_only_session(db) as reader, _common.progress() as bar, open(part, "wb") as handle:
+                task = bar.add_task("answers", total=total)
+                for chunk in answers.stream(reader, scope, progress=lambda n: bar.advance(task, n)):
+                    handle.write(chunk)
+            part.replace(out)
+        finally:
+            part.unlink(missing_ok=True)
+    typer.echo(json.dumps({"path": str(out), "answers": total, "bytes": out.stat().st_size}))
+
+
 def register(root: typer.Typer) -> None:
     root.command("export")(export)
+    root.command("export-answers")(export_answers)

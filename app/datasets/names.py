@@ -120,6 +120,11 @@ class NameBook:
                 count += 1
         return count
 
+    def stem_of(self, image_id: int) -> str | None:
+        """The stem an image was renamed to, or None when it keeps its own (for lookups out of id order)."""
+        found = self._db.execute("SELECT stem FROM renamed WHERE image_id = ?", (image_id,)).fetchone()
+        return str(found[0]) if found else None
+
     def renamed(self, split: str | None = None) -> Iterator[tuple[int, str]]:
         if split is None:
             yield from self._db.execute("SELECT image_id, stem FROM renamed ORDER BY image_id")

@@ -107,6 +107,8 @@ class DatasetsPage:
     form: FreezeForm
     error: str | None = None
     error_field: str | None = None
+    image_sources: list[tuple[str, str]] = field(default_factory=lambda: [
+        (k.value, t) for k, t in IMAGE_SOURCE_TITLES.items()])
 
 
 @dataclass

@@ -233,3 +233,26 @@ class ExportStatus(BaseModel):
     total: int = 0
     message: str = ""
     export: ExportOut | None = None
+
+
+class AnswersIn(BaseModel):
+    """The answers export (app/datasets/answers.py): every labeler's answers, of the project or of one
+    version's images, with the labelers' e-mails or pseudonyms."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version_id: int | None = None
+    pseudonyms: bool = False
+    image_source: ImageSource = ImageSource.local_files  # how tasks.json names the images (ExportOptions)
+    image_root: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _options(self) -> AnswersIn:
+        try:
+            self.image_root = self.options().image_root
+        except ValidationError as exc:
+            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        return self
+
+    def options(self) -> ExportOptions:
+        return ExportOptions(image_source=self.image_source, image_root=self.image_root)

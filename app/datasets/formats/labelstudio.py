@@ -42,10 +42,15 @@ def image_name(ctx: ExportContext, item: ExportItem) -> str | None:
 
 def image_ref(ctx: ExportContext, item: ExportItem) -> str:
     """What Label Studio loads for the task's image (the export's `image_source` and `image_root`)."""
-    root = ctx.options.get("image_root", "")
-    if ctx.options.get("image_source") == "url":
-        return root + quote(item.image_file)
-    path = f"{root}/{image_name(ctx, item)}" if root else f"{image_name(ctx, item)}"
+    return reference(ctx.options, item.image_file)
+
+
+def reference(options: dict[str, Any], file_name: str) -> str:
+    """`data.image` for an image named `file_name` in `images/`: a local-files path or a URL."""
+    root = options.get("image_root", "")
+    if options.get("image_source") == "url":
+        return root + quote(file_name)
+    path = f"{root}/images/{file_name}" if root else f"images/{file_name}"
     return LOCAL_FILES + quote(path, safe="/")
 
 
@@ -54,28 +59,42 @@ def _pct(value: float, whole: int) -> float:
 
 
 def _data(ctx: ExportContext, item: ExportItem) -> dict[str, Any]:
-    data: dict[str, Any] = {"image": image_ref(ctx, item), "split": item.split, "concord_image_id": item.image_id,
-                            "file_name": item.file_name}
-    for key, value in sorted(item.meta.items()):
+    return task_data(image_ref(ctx, item), item.split, item.image_id, item.file_name, item.meta)
+
+
+def task_data(image: str, split: str | None, image_id: int, file_name: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """A task's `data`: the image, its split, its Concord id and name, and its metadata (a key that
+    clashes with one of those becomes `meta_<key>`)."""
+    data: dict[str, Any] = {"image": image, **({"split": split} if split else {}), "concord_image_id": image_id,
+                            "file_name": file_name}
+    for key, value in sorted(meta.items()):
         if isinstance(value, str | int | float | bool):
             data[f"meta_{key}" if key in RESERVED or key.startswith("meta_") else key] = value
     return data
 
 
-def task(ctx: ExportContext, item: ExportItem) -> dict[str, Any]:
+def results(key: str, class_name: str | None, boxes: list[dict[str, Any]], width: int, height: int,
+            names: dict[int, str]) -> list[dict[str, Any]]:
+    """An annotation's `result`: one `choices` (the image class) and one `rectanglelabels` per box, ids
+    made from `key` (deterministic)."""
     result: list[dict[str, Any]] = []
-    name = ctx.class_name(item.class_id)
-    if name is not None:
-        result.append({"id": f"c{item.image_id}", "type": "choices", "from_name": CHOICES, "to_name": TO_NAME,
-                       "origin": "manual", "value": {"choices": [name]}})
-    for n, box in enumerate(item.boxes):
+    if class_name is not None:
+        result.append({"id": f"c{key}", "type": "choices", "from_name": CHOICES, "to_name": TO_NAME,
+                       "origin": "manual", "value": {"choices": [class_name]}})
+    for n, box in enumerate(boxes):
         result.append({
-            "id": f"b{item.image_id}_{n}", "type": "rectanglelabels", "from_name": BOXES, "to_name": TO_NAME,
-            "origin": "manual", "original_width": item.width, "original_height": item.height, "image_rotation": 0,
-            "value": {"x": _pct(box["x"], item.width), "y": _pct(box["y"], item.height),
-                      "width": _pct(box["w"], item.width), "height": _pct(box["h"], item.height), "rotation": 0,
-                      "rectanglelabels": [ctx.by_id[box["class_id"]].name]},
+            "id": f"b{key}_{n}", "type": "rectanglelabels", "from_name": BOXES, "to_name": TO_NAME,
+            "origin": "manual", "original_width": width, "original_height": height, "image_rotation": 0,
+            "value": {"x": _pct(box["x"], width), "y": _pct(box["y"], height),
+                      "width": _pct(box["w"], width), "height": _pct(box["h"], height), "rotation": 0,
+                      "rectanglelabels": [names[box["class_id"]]]},
         })
+    return result
+
+
+def task(ctx: ExportContext, item: ExportItem) -> dict[str, Any]:
+    names = ctx.memo.setdefault("names", {c.id: c.name for c in ctx.classes})
+    result = results(str(item.image_id), ctx.class_name(item.class_id), item.boxes, item.width, item.height, names)
     created = ctx.version.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return {
         "id": item.image_id,
@@ -91,8 +110,12 @@ def task(ctx: ExportContext, item: ExportItem) -> dict[str, Any]:
 
 
 def config_xml(ctx: ExportContext) -> str:
-    choices = "".join(f"\n    <Choice value={quoteattr(xml_text(c.name))}/>" for c in ctx.classes)
-    labels = "".join(f"\n    <Label value={quoteattr(xml_text(c.name))}/>" for c in ctx.classes)
+    return labeling_config([c.name for c in ctx.classes])
+
+
+def labeling_config(class_names: list[str]) -> str:
+    choices = "".join(f"\n    <Choice value={quoteattr(xml_text(c))}/>" for c in class_names)
+    labels = "".join(f"\n    <Label value={quoteattr(xml_text(c))}/>" for c in class_names)
     return (f'<View>\n  <Image name="{TO_NAME}" value="$image"/>\n'
             f'  <Choices name="{CHOICES}" toName="{TO_NAME}" choice="single" showInline="true">{choices}\n'
             f'  </Choices>\n  <RectangleLabels name="{BOXES}" toName="{TO_NAME}">{labels}\n'
