@@ -68,9 +68,9 @@ def test_the_csv_holds_every_answer_with_its_labeler_time_and_state(db: Session,
         got = sorted((r["box_class"], float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"])) for r in mine
                      if r["box_class"])
         assert got == sorted((names[b["class_id"]], b["x"], b["y"], b["w"], b["h"]) for b in answer.boxes)
-    newer = [r for r in rows if int(r["answer_id"]) == old.superseded_by_id]
-    assert newer[0]["seconds"] == "4.2" and [r["superseded_by"] for r in rows
-                                              if int(r["answer_id"]) == old.id][0] == str(old.superseded_by_id)
+    newer = next(r for r in rows if int(r["answer_id"]) == old.superseded_by_id)
+    older = next(r for r in rows if int(r["answer_id"]) == old.id)
+    assert newer["seconds"] == "4.2" and older["superseded_by"] == str(old.superseded_by_id)
 
 
 def test_the_label_studio_file_round_trips_every_live_answer_with_its_author(db: Session, app, tmp_path: Path) -> None:
@@ -143,7 +143,7 @@ def test_the_api_and_the_page_stream_it_to_admins_and_the_audit_trail_says_who(d
 
 def test_the_command_writes_the_zip(cli_env, tmp_path: Path) -> None:
     with Session(cli_env, expire_on_commit=False) as db:
-        scene = build_scene(db, images=10, name="answers line")
+        build_scene(db, images=10, name="answers line")
         db.commit()
     out = tmp_path / "a" / "answers.zip"
     result = CliRunner().invoke(root, ["export-answers", "answers line", "--out", str(out), "--pseudonyms"],
