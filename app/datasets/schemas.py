@@ -44,8 +44,8 @@ class ImageSource(StrEnum):
 
 
 IMAGE_SOURCE_TITLES = {
-    ImageSource.local_files: "Label Studio local files (a folder on the Label Studio machine)",
-    ImageSource.url: "a URL prefix (a web server holding the images)",
+    ImageSource.local_files: "local files (a folder Label Studio serves)",
+    ImageSource.url: "a URL prefix (any web server)",
 }
 _ROOT = re.compile(r"[\w.-]+(?:/[\w.-]+)*")
 
