@@ -19,8 +19,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -41,17 +39,14 @@ from app.review.models import FinalLabel
 from tests.datasets.helpers import archive, export, freeze
 from tests.factories import add_member, make_project, make_user
 from tests.review.test_workload import CLASSES, import_set
-from tests.support.shared import workload_script
+from tests.support.shared import make_workload
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def inspection_300(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("inspection300")
-    subprocess.run([sys.executable, str(workload_script()), "--out", str(out), "--images", "300", "--quiet"],
-                   check=True)
-    return out
+    return make_workload(tmp_path_factory.mktemp("inspection300"), 300)
 
 
 def true_boxes(root: Path) -> tuple[dict[str, str], dict[str, list[tuple[list[float], str]]]]:
