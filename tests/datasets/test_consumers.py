@@ -63,8 +63,9 @@ def test_coco_in_supervision(db: Session, app, version_with_images, tmp_path: Pa
     for split in version.counts["splits"]:
         if not version.counts["splits"][split]:
             continue
+        annotations = tmp_path / "annotations" / f"instances_{split}.json"
         dataset = sv.DetectionDataset.from_coco(images_directory_path=str(tmp_path / "images"),
-                                                annotations_path=str(tmp_path / "annotations" / f"instances_{split}.json"))
+                                                annotations_path=str(annotations))
         in_split = {i: v for i, v in expected.items() if v[0].split == split}
         assert len(dataset) == len(in_split)
         for image_id, (item, _) in in_split.items():
@@ -96,7 +97,8 @@ def test_yolo_in_supervision_and_by_ultralytics_rules_from_another_directory(
             same_boxes(detections(dataset, str(root / rows[image_id]["path"])), xyxy(item, class_names), 2e-3 * 640)
 
 
-def test_voc_in_supervision_is_one_based_and_maps_by_name(db: Session, app, version_with_images, tmp_path: Path) -> None:
+def test_voc_in_supervision_is_one_based_and_maps_by_name(db: Session, app, version_with_images,
+                                                          tmp_path: Path) -> None:
     version, expected, class_names = version_with_images
     rows = unpack(db, app, version, "voc", tmp_path)
     dataset = sv.DetectionDataset.from_pascal_voc(images_directory_path=str(tmp_path / "JPEGImages"),
@@ -158,6 +160,6 @@ def test_imagefolder_and_csv_in_hugging_face_datasets(db: Session, app, version_
         boxes = sorted((rows["box_class"][i], rows["x"][i], rows["y"][i], rows["w"][i], rows["h"][i]) for i in mine
                        if rows["box_class"][i])
         assert {rows["image_class"][i] for i in mine} == {class_names.get(item.label_class_id)}
+        ordered = sorted(item.boxes, key=lambda b: (class_names[b["class_id"]], b["x"], b["y"]))
         assert np.allclose([b[1:] for b in boxes] or np.zeros((0, 4)),
-                           [(b["x"], b["y"], b["w"], b["h"]) for b in sorted(
-                               item.boxes, key=lambda b: (class_names[b["class_id"]], b["x"], b["y"]))] or np.zeros((0, 4)))
+                           [(b["x"], b["y"], b["w"], b["h"]) for b in ordered] or np.zeros((0, 4)))
