@@ -89,17 +89,23 @@ def consensus_boxes(book: ClassBook, consensus: ImageConsensus | None, image: Im
     decided class means "no defect". Entries without a full box are skipped."""
     if consensus is None or book.is_ok(decided_class_id):
         return []
+    return clean_boxes(book, image, supported_clusters(consensus.clusters or [], book.mapping, decided_class_id))
+
+
+def supported_clusters(clusters: list[dict[str, Any]], mapping: dict[int, int],
+                       decided_class_id: int | None) -> list[dict[str, Any]]:
+    """The stored consensus clusters that may become final boxes (see consensus_boxes), each with its
+    settled class (through the taxonomy `mapping`); entries without a full box are skipped."""
     usable = []
-    for c in consensus.clusters or []:
+    for c in clusters:
         if not all(k in c for k in ("x", "y", "w", "h", "class_id")):
             continue
         members = list(c.get("classes") or [c["class_id"]])
         labelers = len(members) + len(c.get("missing") or [])
-        current = [book.mapping.get(k, k) for k in members]
-        settled = settled_class(current, decided_class_id)
+        settled = settled_class([mapping.get(k, k) for k in members], decided_class_id)
         if is_supported(len(members), labelers) and settled is not None:
             usable.append({**c, "class_id": settled})
-    return clean_boxes(book, image, usable)
+    return usable
 
 
 def consensus_proposal(db: Session, book: ClassBook, image: Image) -> Proposal:

@@ -142,3 +142,18 @@ def test_accepting_the_consensus_on_the_page_takes_only_majority_boxes(db: Sessi
     service.decide(db, project=s.project, conflict_id=conflict.id, reviewer=s.reviewer,
                    data=DecisionIn(decision="accept_consensus", version=conflict.version))
     assert [b["x"] for b in final_of(db, image).boxes] == [10]
+
+
+def test_the_conflict_page_draws_as_consensus_exactly_what_accepting_it_takes(db: Session) -> None:
+    from app.review.detail import drawing, shown_image
+    from app.review.finals import ClassBook
+
+    s = make_scene(db)
+    a, b, c = (u.id for u in s.labelers)
+    image, _ = s.disputed(["dent", "dent", "ok"])
+    make_consensus(db, image, s.cls("dent"), boxes=[cluster(s, 10, ["dent", "dent"], [a, b], [c]),
+                                                    cluster(s, 50, ["pit"], [a], [b, c])])
+    book = ClassBook(db, s.project.id)
+    layers = drawing(shown_image(db, image, book.classes, book.mapping), book.classes)["layers"]
+    consensus = next(layer for layer in layers if layer["key"] == "consensus")
+    assert [box["x"] for box in consensus["boxes"]] == [10]
