@@ -18,7 +18,6 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.projects.models import LabelClass
-
 from tests.datasets.helpers import archive, export, freeze, manifest, names, truth
 from tests.datasets.readers import image_folder, ultralytics_dataset
 from tests.datasets.scene import build_scene
