@@ -11,6 +11,9 @@ from app.auth.models import Membership, User
 from app.core import audit
 from app.core.errors import Conflict, Invalid, NotFound
 from app.projects.models import DefectBookVersion, LabelClass, Project, TaskType
+from app.projects.naming import OK_NAMES, is_ok_name
+
+__all__ = ["OK_NAMES", "is_ok_name"]
 
 # A pleasant, distinguishable palette (Okabe-Ito plus extras) for classes without a colour.
 PALETTE = ["#009E73", "#E69F00", "#D55E00", "#0072B2", "#CC79A7", "#56B4E9", "#F0E442", "#999999",
@@ -89,15 +92,6 @@ def defect_book_snapshot(db: Session, project_id: int) -> list[dict[str, object]
          "active": c.is_active}
         for c in classes_of(db, project_id, include_inactive=True)
     ]
-
-
-# A class named like one of these means "no defect": its images have no boxes (the labeling page's
-# one-key OK answer, and the rule that keeps a final label self-consistent).
-OK_NAMES = ("ok", "good", "pass", "no defect", "none", "okay")
-
-
-def is_ok_name(name: str) -> bool:
-    return name.strip().lower() in OK_NAMES
 
 
 def classes_of(db: Session, project_id: int, *, include_inactive: bool = False) -> Sequence[LabelClass]:

@@ -157,3 +157,17 @@ def test_the_conflict_page_draws_as_consensus_exactly_what_accepting_it_takes(db
     layers = drawing(shown_image(db, image, book.classes, book.mapping), book.classes)["layers"]
     consensus = next(layer for layer in layers if layer["key"] == "consensus")
     assert [box["x"] for box in consensus["boxes"]] == [10]
+
+
+def test_an_automatic_final_label_of_an_ok_image_has_no_box(db: Session) -> None:
+    from app.consistency.service import on_new_annotation
+    from tests.factories import make_annotation, make_image
+
+    s = make_scene(db)
+    s.project.labels_per_image = 1
+    image = make_image(db, s.project, labels_wanted=1)
+    answer = make_annotation(db, image, s.labelers[0], s.cls("ok"), boxes=[s.box("scratch")])
+    on_new_annotation(db, answer)
+    final = final_of(db, image)
+    assert final.source == "consensus" and final.label_class_id == s.cls("ok").id and final.boxes == []
+    assert answer.boxes == [s.box("scratch")]  # the answer keeps what was drawn
