@@ -30,10 +30,13 @@ from app.labeling.models import Annotation, Assignment, AssignmentState
 from app.labeling.schemas import AnnotationIn, OverlapIn, ProgressOut
 from app.labeling.validation import clean_boxes, clean_comment
 from app.projects.models import LabelClass, Project, TaskType
-from app.projects.service import classes_of, is_ok_name
+from app.projects.naming import is_ok_name
+from app.projects.service import classes_of
 
 log = logging.getLogger("concord.labeling")
 S = AssignmentState
+
+
 def ok_class_id(classes: Sequence[LabelClass]) -> int | None:
     """The class the one-key OK answer gives: one named like "ok", else the first class."""
     for label_class in classes:

@@ -11,9 +11,6 @@ from app.auth.models import Membership, User
 from app.core import audit
 from app.core.errors import Conflict, Invalid, NotFound
 from app.projects.models import DefectBookVersion, LabelClass, Project, TaskType
-from app.projects.naming import OK_NAMES, is_ok_name
-
-__all__ = ["OK_NAMES", "is_ok_name"]
 
 # A pleasant, distinguishable palette (Okabe-Ito plus extras) for classes without a colour.
 PALETTE = ["#009E73", "#E69F00", "#D55E00", "#0072B2", "#CC79A7", "#56B4E9", "#F0E442", "#999999",

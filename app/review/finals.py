@@ -19,7 +19,7 @@ from app.core.errors import Invalid
 from app.images.models import Image
 from app.projects.defect_book import class_mapping
 from app.projects.models import LabelClass
-from app.projects.service import is_ok_name
+from app.projects.naming import is_ok_name
 from app.review.models import FinalLabel, FinalLabelSource
 from app.review.schemas import BoxIn
 
