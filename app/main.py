@@ -60,6 +60,7 @@ ROUTERS = [
     defect_book_api.router,
     datasets_views.router,
     datasets_api.router,
+    datasets_api.answers_router,
     analysis_views.router,
     analysis_api.router,
     consistency_views.router,

@@ -33,7 +33,9 @@ def freeze(
     slice_: list[str] = typer.Option([], "--slice", help="Metadata slice key=v1,v2 (repeatable)"),
     min_confidence: float | None = typer.Option(None, min=0.0, max=1.0, help="Minimum consensus confidence"),
     keep_ambiguous: bool = typer.Option(False, help="Keep images a reviewer marked ambiguous"),
-    keep_unresolved: bool = typer.Option(False, help="Keep images with an open conflict"),
+    keep_unresolved: bool = typer.Option(False, help="Keep images with an open conflict about their class"),
+    keep_box_disputes: bool = typer.Option(False, help="Keep images whose class is decided but whose boxes are still "
+                                           "disputed (with the boxes a majority of their labelers drew)"),
     include_augmented: bool = typer.Option(False, help="Include augmented images"),
     split: str = typer.Option("0.8,0.1,0.1", help="train,val,test fractions for new images"),
     seed: int = typer.Option(0, min=0, help="Seed of the split order"),
@@ -52,6 +54,7 @@ def freeze(
         spec = FreezeIn.model_validate({
             "name": name, "description": description, "split": {**_split(split), "seed": seed},
             "filter": {"exclude_ambiguous": not keep_ambiguous, "exclude_unresolved": not keep_unresolved,
+                       "exclude_box_disputes": not keep_box_disputes,
                        "include_augmented": include_augmented, "min_confidence": min_confidence,
                        "class_ids": [by_name[n] for n in wanted] or None, "slices": parse_slices("\n".join(slice_))},
         })

@@ -84,12 +84,15 @@ def decide(
                 db.rollback()
                 message = exc.message if isinstance(exc, ConcordError) else "a conflict changed meanwhile"
                 _common.fail(f"{message}; nothing was applied, run it again")
-    summary = {"applied": len(results), "resolution_ids": [r.resolution.id for r in results],
-               "images": sorted({i for r in results for i in r.image_ids})}
+        open_boxes = bulk.boxes_left_open(db, results)
+    summary = {"applied": len(results), "resolution_ids": [i for r in results for i in r.resolution_ids],
+               "images": sorted({i for r in results for i in r.image_ids}), "boxes_left_open": open_boxes}
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     else:
-        typer.echo(f"decided {len(results)} images under {reviewer}")
+        typer.echo(f"decided {len(results)} images under {reviewer}"
+                   + (f"; {open_boxes} still have boxes in dispute (review them on the review page)"
+                      if open_boxes else ""))
 
 
 @review_app.command("flag")

@@ -17,6 +17,7 @@ from app.consistency.context import ProjectContext
 from app.consistency.dawid_skene import item_posterior
 from app.consistency.metrics import majority, vote_entropy
 from app.consistency.models import ConflictKind
+from app.projects.naming import is_ok_name
 
 # The kinds this service opens and closes on an image (model disagreements belong to the analysis).
 IMAGE_KINDS = (ConflictKind.class_disagreement, ConflictKind.low_confidence, ConflictKind.gold_miss,
@@ -198,6 +199,9 @@ def _final(v: Verdict, image: ImageInput, voted: list[Label], counts: np.ndarray
     answers = voted if voted or not ctx.boxes_enabled else image.labels
     if not answers or len(answers) < max(1, image.labels_wanted) or v.conflicts:
         return None
+    code = int(np.argmax(counts)) if voted else None
     final_boxes = [{k: c[k] for k in ("x", "y", "w", "h", "class_id")} for c in v.consensus["clusters"]]
-    return {"label_class_id": ctx.class_ids[int(np.argmax(counts))] if voted else None, "boxes": final_boxes,
+    if code is not None and is_ok_name(ctx.name(code)):
+        final_boxes = []  # an ok image has no boxes (the answers keep whatever was drawn)
+    return {"label_class_id": ctx.class_ids[code] if code is not None else None, "boxes": final_boxes,
             "source": "unanimous" if len(answers) >= 2 else "consensus", "confidence": v.consensus["confidence"]}

@@ -24,6 +24,10 @@ class ConflictKind(StrEnum):
     flagged = "flagged"  # a reviewer's doubt about a label, with a note; only a decision settles it
 
 
+# Conflicts about boxes: a decision on the image's class alone does not settle them.
+BOX_KINDS = (ConflictKind.missing_box, ConflictKind.box_class_mismatch, ConflictKind.box_localization)
+
+
 class ConflictState(StrEnum):
     open = "open"
     resolved = "resolved"

@@ -9,9 +9,18 @@ from fastapi.responses import JSONResponse, Response
 from app.auth.deps import AdminAccess
 from app.core.db import DbSession
 from app.core.storage import StorageDep
-from app.datasets import datasheet, downloads, service
+from app.datasets import answers, datasheet, downloads, service
 from app.datasets.jobs import export_out, export_status, freeze_queued, start_export, start_freeze
-from app.datasets.schemas import ExportFormat, ExportIn, ExportOut, ExportStatus, FreezeIn, FreezeQueued, VersionOut
+from app.datasets.schemas import (
+    AnswersIn,
+    ExportFormat,
+    ExportIn,
+    ExportOut,
+    ExportStatus,
+    FreezeIn,
+    FreezeQueued,
+    VersionOut,
+)
 from app.jobs.models import Job
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}/datasets", tags=["datasets"])
@@ -75,10 +84,11 @@ def list_exports(version_id: int, access: AdminAccess, db: DbSession) -> Any:
 
 @router.post("/{version_id}/exports", responses={201: {"model": ExportOut}, 202: {"model": ExportStatus}})
 def export(version_id: int, body: ExportIn, access: AdminAccess, db: DbSession, storage: StorageDep) -> Any:
-    """Make the export (201 with it), or queue it as a job (202: poll the status)."""
+    """Make the export (201 with it), or queue it as a job (202: poll the status). Label Studio takes
+    `image_source` (local_files or url) and `image_root`: where Label Studio will find the images."""
     version = service.get_version(db, access.project.id, version_id)
     made = start_export(db, storage=storage, version=version, fmt=body.format, include_images=body.include_images,
-                        user=access.user, wait=body.wait, release=db.commit)
+                        user=access.user, wait=body.wait, options=body.options(), release=db.commit)
     db.commit()
     if isinstance(made, int):
         status = export_status(db, storage=storage, version=version, fmt=body.format,
@@ -101,3 +111,18 @@ def download(version_id: int, format: ExportFormat, access: AdminAccess, db: DbS
     version = service.get_version(db, access.project.id, version_id)
     export = service.get_export(db, storage=storage, version=version, fmt=format, include_images=include_images)
     return downloads.stream_export(storage, export, downloads.export_filename(access.project.name, version, export))
+
+
+answers_router = APIRouter(prefix="/api/v1/projects/{project_id}/answers", tags=["datasets"])
+
+
+@answers_router.post("/export", response_class=Response, responses={200: {
+    "description": "a zip: answers.csv, tasks.json (Label Studio, with completed_by), labelstudio/config.xml",
+    "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
+def export_answers(body: AnswersIn, access: AdminAccess, db: DbSession) -> Response:
+    """Every labeler's answers (superseded ones too, in the CSV) of the project or of one version's
+    images, with who gave them; streamed as it is written. Recorded in the audit trail."""
+    scope = answers.scope_of(db, access.project, body)
+    answers.record(db, scope, access.user.id)
+    db.commit()
+    return downloads.stream_answers(db, scope)

@@ -8,7 +8,10 @@ millions of entries costs no more RAM than one of ten (Python's zipfile keeps a 
 Zip64 records are written when an offset or the entry count needs them, and for entries the caller
 flags `large` (decided from the item count, so deterministically).
 
-Entry names are checked: relative, `/`-separated, made of [A-Za-z0-9._-] segments, never `.`/`..`.
+Entry names are checked: relative, `/`-separated, made of segments of Unicode letters and digits, `_`,
+`.` and `-` that start with a letter, digit or `_` (never `.`/`..`, never hidden). A name that is not
+ASCII is stored as UTF-8 with the zip "language encoding" flag (bit 11), which zip tools and Python read.
+A directory entry (`add_directory`) stands for an empty folder the reader should see.
 """
 from __future__ import annotations
 
@@ -25,10 +28,12 @@ COMPRESS_LEVEL = 6
 FLUSH_AT = 256 * 1024
 DOS_DATE, DOS_TIME = (0 << 9) | (1 << 5) | 1, 0  # 1980-01-01 00:00:00
 UNIX_FILE = 0o100644 << 16
+UNIX_DIRECTORY = (0o40755 << 16) | 0x10  # and the MS-DOS directory bit
+UTF8_FLAG = 0x800
 MAX32, MAX16 = 0xFFFFFFFF, 0xFFFF  # the "look in the zip64 record" markers
 LIMIT32, LIMIT16 = MAX32, MAX16  # from these values on, a field needs zip64 (lowered by the tests)
 # Segments start with a letter, digit or underscore, so "." and ".." (and hidden names) cannot match.
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*(?:/[A-Za-z0-9_][A-Za-z0-9._-]*)*")
+_NAME = re.compile(r"\w[\w.-]*(?:/\w[\w.-]*)*")
 SMALL = 512  # text entries shorter than this are stored: deflate would save a few bytes at a high cost
 
 
@@ -41,9 +46,15 @@ class UnsafeEntryName(ValueError):
 
 
 def check_entry_name(name: str) -> str:
-    if len(name) > 240 or not _NAME.fullmatch(name):
+    if len(name.encode("utf-8")) > 1000 or not _NAME.fullmatch(name):
         raise UnsafeEntryName(f"unsafe zip entry name {name!r}")
     return name
+
+
+def _encoded(name: str) -> tuple[bytes, int]:
+    """The entry name's bytes and the general-purpose flags they need."""
+    encoded = check_entry_name(name).encode("utf-8")
+    return encoded, (0 if encoded.isascii() else UTF8_FLAG)
 
 
 class _Entry:
@@ -99,18 +110,20 @@ class Archive:
         self._central = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close/abort)
         self.entries = 0
 
-    def _header(self, name: bytes, *, crc: int, compressed: int, size: int, method: int, large: bool) -> bytes:
+    def _header(self, name: bytes, *, crc: int, compressed: int, size: int, method: int, large: bool,
+                flags: int = 0) -> bytes:
         extra = struct.pack("<HHQQ", 1, 16, size, compressed) if large else b""
         fields = (MAX32, MAX32) if large else (compressed, size)
-        return struct.pack("<IHHHHHIIIHH", 0x04034B50, 45 if large else 20, 0, method, DOS_TIME, DOS_DATE, crc,
+        return struct.pack("<IHHHHHIIIHH", 0x04034B50, 45 if large else 20, flags, method, DOS_TIME, DOS_DATE, crc,
                            *fields, len(name), len(extra)) + name + extra
 
     @contextmanager
     def _entry(self, name: str, *, compress: bool, large: bool = False) -> Iterator[_Entry]:
         """A streamed entry: its header is written first, then patched with the CRC and sizes."""
-        encoded = check_entry_name(name).encode("ascii")
+        encoded, flags = _encoded(name)
         offset = self._offset
-        header = self._header(encoded, crc=0, compressed=0, size=0, method=8 if compress else 0, large=large)
+        header = self._header(encoded, crc=0, compressed=0, size=0, method=8 if compress else 0, large=large,
+                              flags=flags)
         self._out.write(header)
         entry = _Entry(self._out, compress)
         yield entry
@@ -126,22 +139,23 @@ class Archive:
         else:
             self._out.write(struct.pack("<III", entry.crc, entry.compressed, entry.size))
         self._out.seek(end)
-        self._record(encoded, entry, offset, compress)
+        self._record(encoded, entry, offset, compress, flags)
 
-    def _record(self, name: bytes, entry: _Entry, offset: int, compress: bool) -> None:
+    def _record(self, name: bytes, entry: _Entry, offset: int, compress: bool, flags: int,
+                attributes: int = UNIX_FILE) -> None:
         """The entry's central-directory record, with zip64 fields for whatever overflows 32 bits."""
         wide = [v for v in (entry.size, entry.compressed, offset) if v >= LIMIT32]
         extra = struct.pack("<HH", 1, 8 * len(wide)) + b"".join(struct.pack("<Q", v) for v in wide) if wide else b""
         version = 45 if wide else 20
         self._central.write(struct.pack(
-            "<IHHHHHHIIIHHHHHII", 0x02014B50, (3 << 8) | version, version, 0, 8 if compress else 0, DOS_TIME,
-            DOS_DATE, entry.crc, _fit(entry.compressed), _fit(entry.size), len(name), len(extra), 0, 0, 0, UNIX_FILE,
+            "<IHHHHHHIIIHHHHHII", 0x02014B50, (3 << 8) | version, version, flags, 8 if compress else 0, DOS_TIME,
+            DOS_DATE, entry.crc, _fit(entry.compressed), _fit(entry.size), len(name), len(extra), 0, 0, 0, attributes,
             _fit(offset)) + name + extra)
         self.entries += 1
 
     def add_text(self, name: str, text: str) -> None:
         """A small text entry, written in one go (no seeking back)."""
-        encoded = check_entry_name(name).encode("ascii")
+        encoded, flags = _encoded(name)
         data = text.encode("utf-8")
         compress = len(data) >= SMALL
         if compress:
@@ -155,10 +169,20 @@ class Archive:
             raise ValueError(f"zip entry {name} passed 4 GiB; stream it as a large text entry")
         offset = self._offset
         header = self._header(encoded, crc=entry.crc, compressed=len(payload), size=len(data),
-                              method=8 if compress else 0, large=False)
+                              method=8 if compress else 0, large=False, flags=flags)
         self._out.write(header + payload)
         self._offset += len(header) + len(payload)
-        self._record(encoded, entry, offset, compress)
+        self._record(encoded, entry, offset, compress, flags)
+
+    def add_directory(self, name: str) -> None:
+        """An empty folder (`name/`): extracting the archive creates it."""
+        encoded, flags = _encoded(name)
+        encoded += b"/"
+        offset = self._offset
+        header = self._header(encoded, crc=0, compressed=0, size=0, method=0, large=False, flags=flags)
+        self._out.write(header)
+        self._offset += len(header)
+        self._record(encoded, _Entry(self._out, False), offset, False, flags, UNIX_DIRECTORY)
 
     @contextmanager
     def text(self, name: str, *, large: bool = False) -> Iterator[TextEntry]:

@@ -32,7 +32,8 @@ def describe_filter(filter: dict[str, Any], split: dict[str, Any], names: dict[i
     classes = filter.get("class_ids")
     slices = filter.get("slices") or {}
     lines = [kept("exclude_ambiguous", "images a reviewer marked ambiguous"),
-             kept("exclude_unresolved", "images with an open conflict"),
+             kept("exclude_unresolved", "images with an open conflict about their class"),
+             kept("exclude_box_disputes", "images whose boxes are still in dispute"),
              f"augmented images {'included' if filter.get('include_augmented') else 'left out'}",
              "all classes" if not classes else "classes: " + ", ".join(names.get(c, f"#{c}") for c in classes),
              "all slices" if not slices else
@@ -127,13 +128,12 @@ def _collection(c: dict[str, Any]) -> list[str]:
 
 
 def _labeling(s: dict[str, Any], lab: dict[str, Any]) -> list[str]:
-    overlap = lab.get("overlap", {})
     lines = ["## Labeling process", "",
-             f"Labelers followed defect book version {esc(lab.get('defect_book_version'))}. Each image was to get "
-             f"{esc(overlap.get('labels_per_image'))} labels (a QA fraction of {esc(overlap.get('qa_fraction'))} got "
-             f"{esc(overlap.get('qa_labels_per_image'))}). {lab.get('annotations', 0)} live answers on these images "
-             f"({esc(lab.get('annotations_per_image'))} per image); {lab.get('conflicts_reviewed', 0)} conflicts "
-             "were decided by a reviewer.", "", "### Class definitions", ""]
+             f"Labelers followed defect book version {esc(lab.get('defect_book_version'))}. {labels_given(lab)} "
+             f"{overlap_policy(lab.get('overlap', {}))} {lab.get('annotations', 0)} live "
+             f"{plural(lab.get('annotations', 0), 'answer')} on these images; "
+             f"{plural(lab.get('conflicts_reviewed', 0), 'conflict was', 'conflicts were', count=True)} decided by a "
+             "reviewer.", "", "### Class definitions", ""]
     lines += table(["class", "definition"], [[c["name"], c.get("definition", "")] for c in s.get("classes", [])])
     lines += ["### Where each final label came from", ""]
     lines += table(["source", "images"], sorted(map(list, s.get("counts", {}).get("sources", {}).items())))
@@ -144,6 +144,37 @@ def _labeling(s: dict[str, Any], lab: dict[str, Any]) -> list[str]:
     lines += ["### Conflicts found, by kind", ""]
     lines += table(["kind", "images"], sorted(map(list, lab.get("conflicts_by_kind", {}).items())))
     return lines
+
+
+def plural(n: int, one: str, many: str | None = None, *, count: bool = False) -> str:
+    word = one if n == 1 else (many or one + "s")
+    return f"{n} {word}" if count else word
+
+
+def labels_given(lab: dict[str, Any]) -> str:
+    """How many labels the images actually got ("3 labels each", "3 labels on 280 images, 2 on 20")."""
+    given = {int(k): v for k, v in (lab.get("labels_per_image_counts") or {}).items() if v}
+    if not given:
+        return f"The images got {esc(lab.get('annotations_per_image'))} labels each on average."
+    if len(given) == 1:
+        (n, images), = given.items()
+        return f"Each of the {images} images got {plural(n, 'label', count=True)}."
+    parts = [f"{plural(n, 'label', count=True)} on {plural(images, 'image', count=True)}"
+             for n, images in sorted(given.items(), key=lambda kv: (-kv[1], -kv[0]))]
+    return "The images got " + ", ".join(parts) + "."
+
+
+def overlap_policy(overlap: dict[str, Any]) -> str:
+    """The project's overlap policy when the version was frozen, in words."""
+    wanted = overlap.get("labels_per_image")
+    if wanted is None:
+        return ""
+    text = f"The project's overlap policy asks for {plural(int(wanted), 'label', count=True)} per image"
+    share = float(overlap.get("qa_fraction") or 0)
+    if share > 0:
+        text += f", and {plural(int(overlap.get('qa_labels_per_image') or 0), 'label', count=True)} for a random " \
+                f"{share:.0%} of images (quality checks)"
+    return text + " (imported images keep the answers they came with)."
 
 
 def _agreement(a: dict[str, Any]) -> list[str]:
@@ -175,9 +206,12 @@ def _agreement(a: dict[str, Any]) -> list[str]:
 def _ambiguities(counts: dict[str, Any], a: dict[str, Any]) -> list[str]:
     excluded = counts.get("excluded", {})
     pairs = ", ".join(" / ".join(p["classes"]) for p in a.get("class_pairs", [])[:3]) or "none recorded"
+    disputes_kept = counts.get("box_disputes_kept", 0)
     return ["## Known ambiguities", "",
             f"- {excluded.get('ambiguous', 0)} images a reviewer marked ambiguous and "
-            f"{excluded.get('unresolved', 0)} with an open conflict were left out.",
+            f"{excluded.get('unresolved', 0)} with an open conflict about their class were left out.",
+            f"- {excluded.get('box_disputes', 0)} images whose class was decided but whose boxes are still in dispute "
+            f"were left out; {disputes_kept} such images were kept with the boxes a majority of their labelers drew.",
             f"- Classes most often confused: {esc(pairs)}.",
             f"- {counts.get('boxes_dropped', 0)} boxes were dropped (a class not chosen, or empty inside the image).",
             f"- {excluded.get('duplicate_straddle', 0)} near-duplicates were left out because their look-alikes "

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from fastapi.responses import Response, StreamingResponse
+from sqlalchemy.orm import Session
 
 from app.core.storage import Storage
 from app.datasets.models import DatasetExport, DatasetVersion
@@ -45,3 +46,18 @@ def text_file(body: str, filename: str, media_type: str) -> Response:
     return Response(body, media_type=media_type,
                     headers={"Content-Disposition": content_disposition(filename, "inline"),
                              "X-Content-Type-Options": "nosniff"})
+
+
+def stream_answers(db: Session, scope: Any) -> Response:
+    """The answers zip, written while it is sent, from a reader that holds no lock a labeler waits for
+    (the request's session stays open until the last byte)."""
+    from app.core.db import read_only_session
+    from app.datasets import answers
+
+    def body() -> Iterator[bytes]:
+        with read_only_session(db) as reader:
+            yield from answers.stream(reader, scope)
+
+    headers = {"Content-Disposition": content_disposition(scope.filename), "Cache-Control": "private, no-store",
+               "X-Content-Type-Options": "nosniff"}
+    return StreamingResponse(body(), media_type="application/zip", headers=headers)

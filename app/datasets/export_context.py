@@ -9,11 +9,11 @@ from sqlalchemy import null, select
 from sqlalchemy.orm import Session
 
 from app.datasets.models import DatasetItem, DatasetVersion
+from app.datasets.names import NameBook, merged, safe_name
 from app.datasets.paging import keyset
 from app.datasets.splits import SPLITS
 from app.images.models import Image
 
-EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp", "TIFF": "tif", "WEBP": "webp"}
 TICK = 1000  # items between progress reports
 LARGE_ITEMS = 2_000_000  # above this many items, streamed label files are written as zip64
 
@@ -37,20 +37,17 @@ class ExportItem:
     width: int
     height: int
     sha256: str
-    ext: str
+    stem: str  # the image's file name in the export, unique in the version (names.py), without extension
+    ext: str  # the extension of the verified format
     storage_key: str
-    file_name: str  # the uploader's name: data for a cell, never a path
+    file_name: str  # the uploader's name, as given: data for a cell, never a path
     meta: dict[str, Any]
     source: str
     confidence: float | None
 
     @property
-    def stem(self) -> str:
-        return str(self.image_id)
-
-    @property
     def image_file(self) -> str:
-        return f"{self.image_id}.{self.ext}"
+        return f"{self.stem}.{self.ext}"
 
 
 @dataclass
@@ -65,6 +62,8 @@ class ExportContext:
     total: int = 0
     by_id: dict[int, FrozenClass] = field(default_factory=dict)
     memo: dict[str, Any] = field(default_factory=dict)  # what a format computes once per export
+    names: NameBook | None = None  # the images renamed to stay unique (build_names); None: none are
+    options: dict[str, Any] = field(default_factory=dict)  # the export's options (schemas.ExportOptions)
 
     def __post_init__(self) -> None:
         self.by_id = {c.id: c for c in self.classes}
@@ -96,10 +95,12 @@ class ExportContext:
                 .where(DatasetItem.version_id == self.version.id))
         if split is not None:
             stmt = stmt.where(DatasetItem.split == split)
+        renamed = merged(self.names.renamed(split) if self.names is not None else ())
         pending = 0
         for row in keyset(self.db, stmt, DatasetItem.image_id):
+            stem, ext = safe_name(row[8], row[6])
             yield ExportItem(image_id=row[0], split=row[1], class_id=row[2], width=row[3], height=row[4],
-                             sha256=row[5], ext=EXTENSIONS.get(row[6].upper(), "img"), storage_key=row[7],
+                             sha256=row[5], stem=renamed.get(row[0]) or stem, ext=ext, storage_key=row[7],
                              file_name=row[8], source=row[9], confidence=row[10], boxes=row[11] or [],
                              meta=row[12] or {})
             pending += 1
@@ -107,6 +108,21 @@ class ExportContext:
                 self.tick(pending)
                 pending = 0
         self.tick(pending)
+
+    def build_names(self, book: NameBook) -> None:
+        """One pass over the version's file names: `book` learns which images must be renamed."""
+        stmt: Any = (select(DatasetItem.image_id, DatasetItem.split, Image.file_name, Image.format)
+                .join(Image, Image.id == DatasetItem.image_id).where(DatasetItem.version_id == self.version.id))
+        pending = 0
+        for image_id, split, file_name, fmt in keyset(self.db, stmt, DatasetItem.image_id):
+            book.add(image_id, split, file_name, fmt)
+            pending += 1
+            if pending == TICK:
+                self.tick(pending)
+                pending = 0
+        self.tick(pending)
+        book.resolve()
+        self.names = book
 
     def tick(self, count: int) -> None:
         self.done += count

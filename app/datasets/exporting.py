@@ -28,13 +28,15 @@ from app.datasets.export_context import ExportContext, ExportItem, Progress, fro
 from app.datasets.formats import FORMATS
 from app.datasets.formats._cells import CsvRows, cell
 from app.datasets.models import DatasetExport, DatasetVersion
-from app.datasets.schemas import ExportFormat
+from app.datasets.names import NameBook
+from app.datasets.schemas import WRITER_VERSION, ExportFormat, ExportOptions
 from app.projects.models import Project
 
 CHUNK = 1024 * 1024
 
 
 def export_key(version: DatasetVersion, fmt: ExportFormat, include_images: bool, sha256: str = "") -> str:
+    """Where an export is stored (with its SHA-256) or its progress is kept (without)."""
     # The content hash in the folder keeps files of a deleted version (whose id a database may reuse)
     # from ever passing for this one's.
     folder = f"exports/{version.project_id}/{version.id}-{version.content_hash[:12]}"
@@ -43,21 +45,33 @@ def export_key(version: DatasetVersion, fmt: ExportFormat, include_images: bool,
 
 
 def find_export(db: Session, version: DatasetVersion, fmt: ExportFormat, include_images: bool) -> DatasetExport | None:
+    """The export row of this version, format and images choice, whatever its options (one at a time)."""
     return db.scalar(select(DatasetExport).where(DatasetExport.version_id == version.id,
                                                  DatasetExport.format == fmt.value,
                                                  DatasetExport.include_images.is_(include_images)))
 
 
+def is_current(export: DatasetExport | None, storage: Storage, options: dict[str, Any] | None = None) -> bool:
+    """Whether `export` is complete in storage, made by this writer, and (when given) with these options."""
+    if export is None or (export.options or {}).get("writer") != WRITER_VERSION:
+        return False
+    return (options is None or export.options == options) and storage.exists(export.storage_key)
+
+
 def export_version(db: Session, *, storage: Storage, version: DatasetVersion, fmt: ExportFormat,
                    include_images: bool, user_id: int | None, progress: Progress | None = None,
-                   tmp_dir: Path | None = None) -> DatasetExport:
-    """The stored export of `version` in `fmt`, made now unless a complete one is already stored.
+                   tmp_dir: Path | None = None, options: ExportOptions | None = None) -> DatasetExport:
+    """The stored export of `version` in `fmt` with `options`, made now unless a complete one is stored.
 
     `progress(done, total)` is called every thousand items; the caller may end its read transaction
     there (the version is immutable). Raises Conflict when an included image is missing or altered.
+    A new export of the same format and images choice replaces the row of one made with other
+    options (its file is deleted after the caller commits).
     """
+    stored = (options or ExportOptions()).stored(fmt)
     existing = find_export(db, version, fmt, include_images)
-    if existing is not None and storage.exists(existing.storage_key):
+    if is_current(existing, storage, stored):
+        assert existing is not None
         return existing
     project = db.get(Project, version.project_id)
     assert project is not None
@@ -66,12 +80,14 @@ def export_version(db: Session, *, storage: Storage, version: DatasetVersion, fm
     try:
         # The items stream through a reader of their own: on SQLite, `db` would hold the write lock
         # (and every labeler's submit) for the whole export.
-        with read_only_session(db) as reader, os.fdopen(fd, "w+b") as handle:
-            ctx = ExportContext(db=reader, version=version, project_name=project.name,
-                                include_images=include_images, classes=frozen_classes(version), progress=progress)
-            ctx.total = (FORMATS[fmt].PASSES + 1 + (1 if include_images else 0)) * ctx.items_count
+        with (read_only_session(db) as reader, os.fdopen(fd, "w+b") as handle,
+              NameBook(tmp_dir) as names):
+            ctx = ExportContext(db=reader, version=version, project_name=project.name, include_images=include_images,
+                                classes=frozen_classes(version), progress=progress, options=stored)
+            ctx.total = (FORMATS[fmt].PASSES + 2 + (1 if include_images else 0)) * ctx.items_count
             if progress is not None:
                 progress(0, ctx.total)  # lets the caller end its transaction before the long read
+            ctx.build_names(names)
             _write_archive(ctx, storage, fmt, handle)
         sha256, size = _digest(tmp)
         key = export_key(version, fmt, include_images, sha256)
@@ -81,13 +97,18 @@ def export_version(db: Session, *, storage: Storage, version: DatasetVersion, fm
     if progress is not None:
         progress(ctx.total, ctx.total)
     return _record(db, existing, version=version, fmt=fmt, include_images=include_images, key=key, sha256=sha256,
-                   size=size, user_id=user_id)
+                   size=size, user_id=user_id, options=stored)
 
 
 def _record(db: Session, existing: DatasetExport | None, *, version: DatasetVersion, fmt: ExportFormat,
-            include_images: bool, key: str, sha256: str, size: int, user_id: int | None) -> DatasetExport:
+            include_images: bool, key: str, sha256: str, size: int, user_id: int | None,
+            options: dict[str, Any]) -> DatasetExport:
+    from app.files.service import delete_files_later
+
     row = existing or DatasetExport(version_id=version.id, format=fmt.value, include_images=include_images)
+    replaced = existing.storage_key if existing is not None and existing.storage_key != key else None
     row.storage_key, row.sha256, row.size_bytes, row.created_by_id = key, sha256, size, user_id
+    row.options = options
     try:
         with db.begin_nested():
             db.add(row)
@@ -97,9 +118,11 @@ def _record(db: Session, existing: DatasetExport | None, *, version: DatasetVers
         row = find_export(db, version, fmt, include_images)  # type: ignore[assignment]
         assert row is not None
         return row
+    if replaced is not None:
+        delete_files_later(db, keys=[replaced], project_id=version.project_id)
     audit.record(db, action="dataset.exported", actor_id=user_id, project_id=version.project_id,
                  object_type="dataset_version", object_id=version.id,
-                 data={"format": fmt.value, "include_images": include_images, "sha256": sha256})
+                 data={"format": fmt.value, "include_images": include_images, "sha256": sha256, "options": options})
     db.flush()
     return row
 

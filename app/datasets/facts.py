@@ -73,12 +73,13 @@ class Tally:
 
 
 def gather(db: Session, *, project: Project, version: DatasetVersion, classes: Sequence[LabelClass], tally: Tally,
-           excluded: Counter[str], boxes_dropped: int, new_splits: int) -> dict[str, Any]:
+           excluded: Counter[str], boxes_dropped: int, new_splits: int, box_disputes_kept: int = 0) -> dict[str, Any]:
     """The datasheet of a version whose items are written and were all fed to `tally`."""
     names = {c.id: c.name for c in classes}
     counts = tally.counts()
     counts["excluded"] = dict(sorted((k, v) for k, v in excluded.items() if v))
     counts["boxes_dropped"] = boxes_dropped
+    counts["box_disputes_kept"] = box_disputes_kept
     counts["new_splits"] = new_splits
     used = tally.used
     frozen_classes = [

@@ -81,6 +81,12 @@ def labeling(db: Session, *, project: Project, version_id: int, pseudonyms: Pseu
                          "gold_accuracy": q.gold_accuracy if q else None})
     annotations = sum(c for _, c in per_labeler)
     items = db.scalar(select(func.count()).select_from(DatasetItem).where(DatasetItem.version_id == version_id)) or 0
+    per_image = (select(Annotation.image_id, func.count().label("n"))
+                 .where(Annotation.image_id.in_(_in_version(version_id)), Annotation.superseded_by_id.is_(None))
+                 .group_by(Annotation.image_id).subquery())
+    given = {int(n): c for n, c in db.execute(select(per_image.c.n, func.count()).group_by(per_image.c.n))}
+    if items - sum(given.values()):
+        given[0] = items - sum(given.values())
     conflicts = db.execute(
         select(Conflict.kind, func.count()).where(Conflict.project_id == project.id,
                                                   Conflict.image_id.in_(_in_version(version_id)))
@@ -95,6 +101,7 @@ def labeling(db: Session, *, project: Project, version_id: int, pseudonyms: Pseu
                     "qa_labels_per_image": project.qa_labels_per_image, "adaptive": project.adaptive_overlap},
         "annotations": annotations,
         "annotations_per_image": round(annotations / items, 3) if items else None,
+        "labels_per_image_counts": {str(n): c for n, c in sorted(given.items())},
         "labelers": labelers,
         "conflicts_by_kind": {k: c for k, c in conflicts},
         "conflicts_reviewed": resolutions or 0,

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from app.auth.models import User
-from app.consistency.models import Conflict, ConflictState
+from app.consistency.models import BOX_KINDS, Conflict, ConflictState
 from app.core import audit
 from app.core.errors import Conflict as ConflictError
 from app.core.errors import Invalid
@@ -57,6 +57,7 @@ class Scan:
     candidates: list[SplitItem] = field(default_factory=list)
     excluded: Counter[str] = field(default_factory=Counter)
     boxes_dropped: int = 0
+    box_disputes_kept: int = 0  # kept items whose boxes are still in dispute (the admin kept them)
 
 
 def check_freeze(db: Session, *, project: Project, spec: FreezeIn) -> list[LabelClass]:
@@ -110,7 +111,8 @@ def _write(db: Session, *, project: Project, spec: FreezeIn, user: User | None, 
     _items(db, project_id=project.id, version_id=version.id, scan=scan, plan=plan, tally=tally)
     scan.excluded["duplicate_straddle"] += len(plan.excluded)
     sheet = facts.gather(db, project=project, version=version, classes=classes, tally=tally, excluded=scan.excluded,
-                         boxes_dropped=scan.boxes_dropped, new_splits=len(plan.new))
+                         boxes_dropped=scan.boxes_dropped, new_splits=len(plan.new),
+                         box_disputes_kept=scan.box_disputes_kept)
     version.content_hash = sheet.pop("content_hash")
     version.counts = sheet["counts"]
     version.datasheet = sheet
@@ -151,10 +153,15 @@ def _new_version(db: Session, *, project: Project, spec: FreezeIn, user: User | 
     return version
 
 
-def _blocked_images(db: Session, project_id: int, states: tuple[str, ...]) -> tuple[set[int], set[int]]:
-    """Image ids and duplicate-group ids with a conflict in one of `states`."""
-    rows = db.execute(select(Conflict.image_id, Conflict.duplicate_group_id)
-                      .where(Conflict.project_id == project_id, Conflict.state.in_(states))).all()
+def _blocked_images(db: Session, project_id: int, states: tuple[str, ...], *,
+                    boxes: bool | None = None) -> tuple[set[int], set[int]]:
+    """Image ids and duplicate-group ids with a conflict in one of `states` (`boxes`: only conflicts
+    about boxes, or only the others)."""
+    stmt = select(Conflict.image_id, Conflict.duplicate_group_id).where(Conflict.project_id == project_id,
+                                                                       Conflict.state.in_(states))
+    if boxes is not None:
+        stmt = stmt.where(Conflict.kind.in_(BOX_KINDS) if boxes else Conflict.kind.not_in(BOX_KINDS))
+    rows = db.execute(stmt).all()
     return {r[0] for r in rows if r[0] is not None}, {r[1] for r in rows if r[1] is not None}
 
 
@@ -162,7 +169,8 @@ def _scan(db: Session, *, project: Project, filt: FreezeFilter, class_ids: set[i
           report: Progress) -> Scan:
     """The read pass: filter the final labels, spool the kept items in image id order, keep split candidates."""
     ambiguous = _blocked_images(db, project.id, (ConflictState.ambiguous,))
-    unresolved = _blocked_images(db, project.id, (ConflictState.open, ConflictState.returned))
+    unresolved = _blocked_images(db, project.id, (ConflictState.open, ConflictState.returned), boxes=False)
+    disputed = _blocked_images(db, project.id, (ConflictState.open, ConflictState.returned), boxes=True)[0]
     total = decided_labels(db, project.id)
     stmt = (
         select(Image.id, FinalLabel.label_class_id, FinalLabel.boxes, FinalLabel.source, FinalLabel.confidence,
@@ -181,6 +189,8 @@ def _scan(db: Session, *, project: Project, filt: FreezeFilter, class_ids: set[i
         class_id = alias.get(row.label_class_id, row.label_class_id)
         boxes = [{**b, "class_id": alias.get(b.get("class_id"), b.get("class_id"))} for b in row.boxes or []]
         reason = _reason(row, class_id, filt, class_ids, ambiguous, unresolved)
+        if reason is None and row.id in disputed and filt.exclude_box_disputes:
+            reason = "box_disputes"
         cleaned = clean_boxes(boxes, width=row.width, height=row.height, class_ids=class_ids)
         if reason is None and class_id is None and not cleaned.boxes:
             reason = "class"  # neither an image class nor a box of a chosen class
@@ -188,6 +198,7 @@ def _scan(db: Session, *, project: Project, filt: FreezeFilter, class_ids: set[i
             scan.excluded[reason] += 1
             continue
         scan.boxes_dropped += cleaned.dropped
+        scan.box_disputes_kept += row.id in disputed
         chunk.append((row.id, class_id, cleaned.boxes, row.source, row.confidence, row.sha256, row.meta,
                       row.duplicate_group_id, row.augmented_from_id))
         scan.candidates.append(SplitItem(image_id=row.id, stratum=_stratum(class_id, cleaned.boxes),

@@ -20,7 +20,7 @@ from app.auth.models import User
 from app.core.storage import Storage
 from app.datasets.models import DatasetExport, DatasetVersion
 from app.datasets.runner import ProgressFile, progress_key, run_export
-from app.datasets.schemas import ExportFormat, ExportOut, ExportStatus, FreezeIn, FreezeQueued
+from app.datasets.schemas import ExportFormat, ExportOptions, ExportOut, ExportStatus, FreezeIn, FreezeQueued
 from app.jobs.models import Job
 from app.projects.models import Project
 
@@ -36,7 +36,7 @@ def download_url(version: DatasetVersion, export: DatasetExport, *, api: bool = 
 
 
 def export_job(db: Session, *, storage: Storage, project_id: int, version_id: int, format: str,
-               include_images: bool, user_id: int | None = None,
+               include_images: bool, user_id: int | None = None, options: dict[str, Any] | None = None,
                progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
     """Make (or find) the export; returns {"export_id", "sha256", "size_bytes", "url"}."""
     from app.datasets.service import get_version
@@ -51,7 +51,7 @@ def export_job(db: Session, *, storage: Storage, project_id: int, version_id: in
     # the write lock); the job writes nothing until the export is made
     export = run_export(db, storage=storage, version=version, fmt=ExportFormat(format),
                         include_images=include_images, user_id=user_id, on_progress=report, exclusive=False,
-                        release=db.commit)
+                        release=db.commit, options=ExportOptions.model_validate(options or {}))
     return {"export_id": export.id, "sha256": export.sha256, "size_bytes": export.size_bytes,
             "url": download_url(version, export)}
 
@@ -64,39 +64,45 @@ def job_available(kind: str = JOB_KIND) -> bool:
 
 
 def enqueue_export(db: Session, *, storage: Storage, version: DatasetVersion, fmt: ExportFormat,
-                   include_images: bool, user: User) -> int:
+                   include_images: bool, user: User, options: ExportOptions | None = None) -> int:
     """Queue the export as a job (runs after the caller commits); returns the job id."""
     from app.jobs import service as jobs
 
     job = jobs.enqueue(db, kind=JOB_KIND, project_id=version.project_id, created_by=user,
                        payload={"project_id": version.project_id, "version_id": version.id, "format": fmt.value,
-                                "include_images": include_images})
+                                "include_images": include_images,
+                                "options": (options or ExportOptions()).model_dump(mode="json")})
     ProgressFile(storage, progress_key(version, fmt, include_images)).finish("queued", message=f"job {job.id}")
     return job.id
 
 
 def start_export(db: Session, *, storage: Storage, version: DatasetVersion, fmt: ExportFormat,
-                 include_images: bool, user: User, wait: bool,
+                 include_images: bool, user: User, wait: bool, options: ExportOptions | None = None,
                  release: Callable[[], None] | None = None) -> DatasetExport | int:
-    """The export if it is stored or made now (`wait`, or no job runner), else the id of the queued job."""
-    from app.datasets.exporting import find_export
+    """The export if it is stored with these options or made now (`wait`, or no job runner), else the
+    id of the queued job."""
+    from app.datasets.exporting import find_export, is_current
 
+    options = options or ExportOptions()
     existing = find_export(db, version, fmt, include_images)
-    if existing is not None and storage.exists(existing.storage_key):
+    if is_current(existing, storage, options.stored(fmt)):
+        assert existing is not None
         return existing
     if not wait and job_available():
-        return enqueue_export(db, storage=storage, version=version, fmt=fmt, include_images=include_images, user=user)
+        return enqueue_export(db, storage=storage, version=version, fmt=fmt, include_images=include_images, user=user,
+                              options=options)
     return run_export(db, storage=storage, version=version, fmt=fmt, include_images=include_images, user_id=user.id,
-                      release=release)
+                      release=release, options=options)
 
 
 def export_status(db: Session, *, storage: Storage, version: DatasetVersion, fmt: ExportFormat,
                   include_images: bool, api: bool = False) -> ExportStatus:
-    from app.datasets.exporting import find_export
+    from app.datasets.exporting import find_export, is_current
     from app.datasets.runner import read_progress
 
     existing = find_export(db, version, fmt, include_images)
-    if existing is not None and storage.exists(existing.storage_key):
+    if is_current(existing, storage):
+        assert existing is not None
         return ExportStatus(state="done", done=1, total=1, export=export_out(version, existing, api=api))
     progress = read_progress(storage, progress_key(version, fmt, include_images))
     if progress is None or progress["state"] == "done":

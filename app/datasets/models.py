@@ -60,6 +60,9 @@ class DatasetExport(Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id", ondelete="CASCADE"), index=True)
     format: Mapped[str] = mapped_column(String(16))
     include_images: Mapped[bool] = mapped_column(default=False)
+    # What shaped the bytes besides the version: the writer's version and the admin's choices (how
+    # Label Studio finds the images). A stored export is reused only for the same options.
+    options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, server_default=text("'{}'"))
     storage_key: Mapped[str] = mapped_column(String(255))
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)

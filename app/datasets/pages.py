@@ -17,7 +17,14 @@ from app.datasets.datasheet import describe_filter
 from app.datasets.diff import VersionDiff
 from app.datasets.jobs import export_status
 from app.datasets.models import DatasetVersion
-from app.datasets.schemas import FORMAT_TITLES, ExportFormat, ExportStatus, FreezeIn
+from app.datasets.schemas import (
+    FORMAT_TITLES,
+    IMAGE_SOURCE_TITLES,
+    ExportFormat,
+    ExportOptions,
+    ExportStatus,
+    FreezeIn,
+)
 from app.datasets.splits import SPLITS
 from app.images.models import Image
 from app.projects.models import LabelClass, Project
@@ -35,6 +42,7 @@ class FreezeForm(BaseModel):
     description: str = ""
     exclude_ambiguous: bool = False
     exclude_unresolved: bool = False
+    exclude_box_disputes: bool = False
     include_augmented: bool = False
     min_confidence: str = ""
     class_ids: list[int] = []
@@ -54,6 +62,7 @@ class FreezeForm(BaseModel):
             return FreezeIn.model_validate({
                 "name": self.name, "description": self.description,
                 "filter": {"exclude_ambiguous": self.exclude_ambiguous, "exclude_unresolved": self.exclude_unresolved,
+                           "exclude_box_disputes": self.exclude_box_disputes,
                            "include_augmented": self.include_augmented, "min_confidence": confidence,
                            "class_ids": self.class_ids or None, "slices": parse_slices(self.slices)},
                 "split": {"train": self.train, "val": self.val, "test": self.test, "seed": self.seed},
@@ -98,6 +107,8 @@ class DatasetsPage:
     form: FreezeForm
     error: str | None = None
     error_field: str | None = None
+    image_sources: list[tuple[str, str]] = field(default_factory=lambda: [
+        (k.value, t) for k, t in IMAGE_SOURCE_TITLES.items()])
 
 
 @dataclass
@@ -136,6 +147,8 @@ class VersionPage:
     sheet: dict[str, Any]
     rules: list[str]  # the filter and split in words
     others: list[DatasetVersion] = field(default_factory=list)  # to diff against
+    image_sources: list[tuple[str, str]] = field(default_factory=list)  # Label Studio: (value, title)
+    labelstudio: dict[str, Any] = field(default_factory=dict)  # the options the form starts from
 
 
 @dataclass
@@ -165,7 +178,7 @@ def datasets_page(db: Session, project: Project, sections: list[NavLink], form: 
             for v in versions]
     if form is None:
         form = FreezeForm(name=f"v{(versions[0].number + 1) if versions else 1}", exclude_ambiguous=True,
-                          exclude_unresolved=True)
+                          exclude_unresolved=True, exclude_box_disputes=True)
     return DatasetsPage(project=project, sections=sections, versions=rows, classes=classes_of(db, project.id),
                         slice_hints=_slice_hints(db, project.id), form=form)
 
@@ -202,10 +215,12 @@ def version_page(db: Session, storage: Storage, project: Project, sections: list
     creator = db.get(User, version.created_by_id) if version.created_by_id else None
     others = [v for v in service.list_versions(db, project.id) if v.id != version.id]
     names = {c["id"]: c["name"] for c in version.datasheet.get("classes", [])}
+    made = [c.status.export.options for c in cells if c.format == ExportFormat.labelstudio and c.status.export]
     return VersionPage(project=project, sections=sections, version=version, parent=parent,
                        creator=creator.display_name if creator else None, classes=rows, exports=cells,
                        sheet=version.datasheet, rules=describe_filter(version.filter, version.split_spec, names),
-                       others=others)
+                       others=others, image_sources=[(k.value, t) for k, t in IMAGE_SOURCE_TITLES.items()],
+                       labelstudio=made[0] if made else ExportOptions().model_dump(mode="json"))
 
 
 def diff_page(db: Session, project: Project, sections: list[NavLink], *, before_id: int, after_id: int) -> DiffPage:

@@ -20,7 +20,7 @@ from app.core.errors import ConcordError, Conflict
 from app.core.storage import Storage
 from app.datasets.exporting import export_key, export_version
 from app.datasets.models import DatasetExport, DatasetVersion
-from app.datasets.schemas import ExportFormat
+from app.datasets.schemas import ExportFormat, ExportOptions
 
 STALE_SECONDS = 60  # a "running" export not heard from for this long has died
 STALE_QUEUED_SECONDS = 1800  # a queued export no worker took up
@@ -88,7 +88,7 @@ def read_progress(storage: Storage, key: str) -> dict[str, Any] | None:
 def run_export(db: Session, *, storage: Storage, version: DatasetVersion, fmt: ExportFormat, include_images: bool,
                user_id: int | None, release: Callable[[], None] | None = None,
                on_progress: Callable[[int, int], None] | None = None, exclusive: bool = True,
-               tmp_dir: Path | None = None) -> DatasetExport:
+               tmp_dir: Path | None = None, options: ExportOptions | None = None) -> DatasetExport:
     """Export with progress in storage. `exclusive`: refuse (409) while the same export is running
     (a job passes False: the queue already decides who runs, and a retried job must not be refused)."""
     key = progress_key(version, fmt, include_images)
@@ -107,7 +107,7 @@ def run_export(db: Session, *, storage: Storage, version: DatasetVersion, fmt: E
 
     try:
         export = export_version(db, storage=storage, version=version, fmt=fmt, include_images=include_images,
-                                user_id=user_id, progress=tick, tmp_dir=tmp_dir)
+                                user_id=user_id, progress=tick, tmp_dir=tmp_dir, options=options)
     except ConcordError as exc:
         tracker.finish("failed", message=exc.message)
         raise

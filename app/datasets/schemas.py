@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from app.datasets.splits import DEFAULT_FRACTIONS, SPLITS
 
@@ -30,13 +31,81 @@ FORMAT_TITLES = {
 }
 
 
+# The writers' version: bump it when any format's bytes change for the same version and options, so
+# that exports stored by an older writer are made again rather than served.
+WRITER_VERSION = 2
+
+
+class ImageSource(StrEnum):
+    """How Label Studio tasks name their images (`data.image`)."""
+
+    local_files = "local_files"  # /data/local-files/?d=<root>/images/<name>: Label Studio serves the folder
+    url = "url"  # <prefix><name>: any web server that holds the images
+
+
+IMAGE_SOURCE_TITLES = {
+    ImageSource.local_files: "local files (a folder Label Studio serves)",
+    ImageSource.url: "a URL prefix (any web server)",
+}
+_ROOT = re.compile(r"[\w.-]+(?:/[\w.-]+)*")
+
+
+class ExportOptions(BaseModel):
+    """The admin's choices for one export. Only Label Studio has any: where its tasks find the images.
+
+    local_files: `image_root` is the folder, under Label Studio's LOCAL_FILES_DOCUMENT_ROOT, into which
+    the archive is unpacked (empty: the document root itself); each task's image is
+    `/data/local-files/?d=<root>/images/<name>`. url: `image_root` is a prefix (`https://host/path/` or
+    `/path/`) the image file names are appended to.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_source: ImageSource = ImageSource.local_files
+    image_root: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _root(self) -> ExportOptions:
+        root = self.image_root.strip()
+        if self.image_source is ImageSource.url:
+            if not root.startswith(("http://", "https://", "/")) or any(c.isspace() for c in root):
+                raise ValueError("a URL prefix starts with http://, https:// or / and holds no spaces")
+        else:
+            root = root.strip("/")
+            if root and (not _ROOT.fullmatch(root) or ".." in root.split("/")):
+                raise ValueError("the local-files root is a relative folder (letters, digits, _ . - and /), "
+                                 "without '..'")
+        self.image_root = root
+        return self
+
+    def stored(self, fmt: ExportFormat) -> dict[str, Any]:
+        """What is recorded with (and identifies) the export: the writer's version and the options that
+        matter to this format."""
+        mine = {"image_source": self.image_source.value, "image_root": self.image_root}
+        return {"writer": WRITER_VERSION, **(mine if fmt is ExportFormat.labelstudio else {})}
+
+
+def export_options(*, image_source: ImageSource | str, image_root: str) -> ExportOptions:
+    """Options from a form or the command line; Invalid (naming `image_root`) when the root or prefix
+    will not do."""
+    from app.core.errors import Invalid
+
+    try:
+        return ExportOptions(image_source=ImageSource(image_source), image_root=image_root)
+    except ValidationError as exc:
+        raise Invalid(exc.errors()[0]["msg"].removeprefix("Value error, "), field="image_root") from exc
+
+
 class FreezeFilter(BaseModel):
     """Which final labels go into a version. Only decided labels (a FinalLabel) ever do."""
 
     model_config = ConfigDict(extra="forbid")
 
     exclude_ambiguous: bool = True
-    exclude_unresolved: bool = True  # images (or their duplicate group) with an open or returned conflict
+    exclude_unresolved: bool = True  # images (or their group) with an open or returned conflict about the class
+    # images with an open conflict about their boxes (a reviewer decided the class only): kept, they
+    # carry the boxes a majority of their labelers drew; the datasheet counts them either way
+    exclude_box_disputes: bool = True
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     class_ids: list[int] | None = None  # None: every class; else images of these classes, their boxes only
     slices: dict[str, list[str]] = Field(default_factory=dict)  # metadata key -> accepted values
@@ -129,6 +198,19 @@ class ExportIn(BaseModel):
     format: ExportFormat
     include_images: bool = False
     wait: bool = False  # make it in this request even when a background job runner is available
+    image_source: ImageSource = ImageSource.local_files  # Label Studio only (ExportOptions)
+    image_root: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _options(self) -> ExportIn:
+        try:
+            self.image_root = self.options().image_root  # checked and normalised (a ValueError is a 422)
+        except ValidationError as exc:
+            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        return self
+
+    def options(self) -> ExportOptions:
+        return ExportOptions(image_source=self.image_source, image_root=self.image_root)
 
 
 class ExportOut(BaseModel):
@@ -138,6 +220,7 @@ class ExportOut(BaseModel):
     version_id: int
     format: str
     include_images: bool
+    options: dict[str, Any]
     sha256: str
     size_bytes: int
     created_at: datetime
@@ -150,3 +233,26 @@ class ExportStatus(BaseModel):
     total: int = 0
     message: str = ""
     export: ExportOut | None = None
+
+
+class AnswersIn(BaseModel):
+    """The answers export (app/datasets/answers.py): every labeler's answers, of the project or of one
+    version's images, with the labelers' e-mails or pseudonyms."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version_id: int | None = None
+    pseudonyms: bool = False
+    image_source: ImageSource = ImageSource.local_files  # how tasks.json names the images (ExportOptions)
+    image_root: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _options(self) -> AnswersIn:
+        try:
+            self.image_root = self.options().image_root
+        except ValidationError as exc:
+            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        return self
+
+    def options(self) -> ExportOptions:
+        return ExportOptions(image_source=self.image_source, image_root=self.image_root)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.core.errors import Invalid, NotFound
 from app.core.storage import Storage
 from app.datasets.diff import VersionDiff, diff_versions
-from app.datasets.exporting import export_version, find_export
+from app.datasets.exporting import export_version, find_export, is_current
 from app.datasets.freeze import freeze_version
 from app.datasets.models import DatasetExport, DatasetItem, DatasetVersion
 from app.datasets.schemas import ExportFormat
@@ -73,7 +73,7 @@ def get_export(db: Session, *, storage: Storage, version: DatasetVersion, fmt: E
                include_images: bool) -> DatasetExport:
     """The stored export; NotFound when it was never made or its file is gone (make it again)."""
     found = find_export(db, version, fmt, include_images)
-    if found is None or not storage.exists(found.storage_key):
+    if found is None or not is_current(found, storage):
         raise NotFound("this export has not been made yet")
     return found
 

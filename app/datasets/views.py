@@ -13,9 +13,9 @@ from app.core.flash import redirect_with_flash
 from app.core.handlers import wants_json
 from app.core.storage import StorageDep
 from app.core.templating import render
-from app.datasets import datasheet, downloads, pages, service
+from app.datasets import answers, datasheet, downloads, pages, service
 from app.datasets.jobs import export_status, start_export, start_freeze
-from app.datasets.schemas import ExportFormat
+from app.datasets.schemas import AnswersIn, ExportFormat, ImageSource, export_options
 from app.jobs.models import Job
 from app.projects.navigation import NavLink, sections_for
 
@@ -67,11 +67,14 @@ def version(request: Request, version_id: int, access: AdminAccess, db: DbSessio
 
 @router.post(BASE + "/{version_id}/exports", response_class=HTMLResponse)
 def export(request: Request, version_id: int, access: AdminAccess, db: DbSession, storage: StorageDep,
-           format: Annotated[ExportFormat, Form()], include_images: Annotated[bool, Form()] = False) -> Response:
+           format: Annotated[ExportFormat, Form()], include_images: Annotated[bool, Form()] = False,
+           image_source: Annotated[ImageSource, Form()] = ImageSource.local_files,
+           image_root: Annotated[str, Form(max_length=500)] = "") -> Response:
     """Start (or make) an export; the page's script polls its status, a plain form post comes back here."""
     found = service.get_version(db, access.project.id, version_id)
+    options = export_options(image_source=image_source, image_root=image_root)
     start_export(db, storage=storage, version=found, fmt=format, include_images=include_images, user=access.user,
-                 wait=False, release=db.commit)
+                 wait=False, options=options, release=db.commit)
     db.commit()
     if wants_json(request):
         status = export_status(db, storage=storage, version=found, fmt=format, include_images=include_images)
@@ -99,3 +102,18 @@ def datasheet_json(version_id: int, access: AdminAccess, db: DbSession) -> Respo
     found = service.get_version(db, access.project.id, version_id)
     return downloads.text_file(datasheet.to_json(found, access.project.name), f"datasheet-v{found.number}.json",
                                "application/json")
+
+
+@router.post("/projects/{project_id}/answers/export", response_class=Response)
+def export_answers(access: AdminAccess, db: DbSession, version_id: Annotated[str, Form()] = "",
+                   pseudonyms: Annotated[bool, Form()] = False,
+                   image_source: Annotated[ImageSource, Form()] = ImageSource.local_files,
+                   image_root: Annotated[str, Form(max_length=500)] = "") -> Response:
+    """The labelers' answers as a zip download (the form on the datasets page)."""
+    options = export_options(image_source=image_source, image_root=image_root)
+    spec = AnswersIn(version_id=int(version_id) if version_id.isdigit() else None, pseudonyms=pseudonyms,
+                     image_source=options.image_source, image_root=options.image_root)
+    scope = answers.scope_of(db, access.project, spec)
+    answers.record(db, scope, access.user.id)
+    db.commit()
+    return downloads.stream_answers(db, scope)

@@ -46,7 +46,7 @@ def dataset_export(ctx: JobContext) -> dict[str, Any]:
     return export_job(ctx.db, storage=ctx.storage, project_id=int(payload["project_id"]),
                       version_id=int(payload["version_id"]), format=str(payload["format"]),
                       include_images=bool(payload["include_images"]), user_id=ctx.created_by_id,
-                      progress=ctx.progress)
+                      options=payload.get("options"), progress=ctx.progress)
 
 
 @job_kind("datasets.freeze", title="Freezing a dataset version", max_attempts=3)

@@ -30,17 +30,17 @@ from app.labeling.models import Annotation, Assignment, AssignmentState
 from app.labeling.schemas import AnnotationIn, OverlapIn, ProgressOut
 from app.labeling.validation import clean_boxes, clean_comment
 from app.projects.models import LabelClass, Project, TaskType
+from app.projects.naming import is_ok_name
 from app.projects.service import classes_of
 
 log = logging.getLogger("concord.labeling")
 S = AssignmentState
-OK_NAMES = ("ok", "good", "pass", "no defect", "none", "okay")
 
 
 def ok_class_id(classes: Sequence[LabelClass]) -> int | None:
     """The class the one-key OK answer gives: one named like "ok", else the first class."""
     for label_class in classes:
-        if label_class.name.strip().lower() in OK_NAMES:
+        if is_ok_name(label_class.name):
             return label_class.id
     return classes[0].id if classes else None
 

@@ -66,7 +66,8 @@ def post_bulk_decisions(body: BulkDecisionsIn, access: ReviewerAccess, db: DbSes
     results = bulk.decide_rows(db, project=access.project, reviewer=access.user,
                                rows=[(n + 1, row) for n, row in enumerate(body.rows)])
     db.commit()
-    return BulkDecisionsOut(decided=len(results), resolution_ids=[r.resolution.id for r in results])
+    return BulkDecisionsOut(decided=len(results), resolution_ids=[i for r in results for i in r.resolution_ids],
+                            boxes_left_open=bulk.boxes_left_open(db, results))
 
 
 @router.get("/review/conflicts/{conflict_id}/resolutions", response_model=list[ResolutionOut])

@@ -16,6 +16,7 @@ from app.images.models import Image
 from app.labeling.models import Annotation
 from app.projects.defect_book import class_mapping, example_classes
 from app.projects.models import LabelClass, Project
+from app.review.finals import supported_clusters
 from app.review.media import image_url, thumbnail_url
 from app.review.models import FinalLabel, Resolution
 from app.review.queue import Query, QueueFilters
@@ -146,7 +147,9 @@ def _consensus(row: ImageConsensus | None, classes: dict[int, LabelClass],
 
     posterior = sorted(((cls(k), float(p)) for k, p in (row.posterior or {}).items() if cls(k) is not None),
                        key=lambda kv: -kv[1])
-    boxes = [c for c in row.clusters or [] if all(k in c for k in ("x", "y", "w", "h", "class_id"))]
+    # what "accept consensus" takes: the boxes a majority drew, with a settled class
+    decided = mapping.get(row.consensus_class_id, row.consensus_class_id) if row.consensus_class_id else None
+    boxes = supported_clusters(row.clusters or [], mapping, decided)
     return ConsensusView(label_class=cls(row.consensus_class_id), confidence=row.confidence,
                          majority=cls(row.majority_class_id), method=row.method, n_labels=row.n_labels, boxes=boxes,
                          posterior=[(c, p) for c, p in posterior if c is not None][:5],

@@ -13,11 +13,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.consistency.boxes import is_supported, settled_class
 from app.consistency.models import ImageConsensus
 from app.core.errors import Invalid
 from app.images.models import Image
 from app.projects.defect_book import class_mapping
 from app.projects.models import LabelClass
+from app.projects.naming import is_ok_name
 from app.review.models import FinalLabel, FinalLabelSource
 from app.review.schemas import BoxIn
 
@@ -39,6 +41,11 @@ class ClassBook:
     def __init__(self, db: Session, project_id: int) -> None:
         self.classes = {c.id: c for c in db.scalars(select(LabelClass).where(LabelClass.project_id == project_id))}
         self.mapping = class_mapping(db, project_id)
+
+    def is_ok(self, class_id: int | None) -> bool:
+        """Whether the class means "no defect" (named ok, good, ...): its images have no boxes."""
+        found = self.classes.get(class_id) if class_id is not None else None
+        return found is not None and is_ok_name(found.name)
 
     def current(self, class_id: int | None, *, field_name: str = "label_class_id") -> int | None:
         """The active class that stands for `class_id` now; Invalid for another project's or a split class."""
@@ -73,19 +80,47 @@ def _xywhc(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: raw[k] for k in ("x", "y", "w", "h", "class_id") if k in raw}
 
 
-def consensus_boxes(book: ClassBook, consensus: ImageConsensus | None, image: Image) -> list[dict[str, Any]]:
-    """The consensus box clusters as plain boxes (entries without a full box are skipped)."""
-    if consensus is None:
+def consensus_boxes(book: ClassBook, consensus: ImageConsensus | None, image: Image,
+                    decided_class_id: int | None = None) -> list[dict[str, Any]]:
+    """The consensus boxes that may become final without a person drawing them: the clusters a
+    strict majority of the image's labelers drew (boxes.is_supported), each with the class a majority
+    of its members gave, a tie going to `decided_class_id` when it is one of the tied classes
+    (boxes.settled_class); a cluster without a settled class is left out. None at all when the
+    decided class means "no defect". Entries without a full box are skipped."""
+    if consensus is None or book.is_ok(decided_class_id):
         return []
-    usable = [c for c in consensus.clusters or [] if all(k in c for k in ("x", "y", "w", "h", "class_id"))]
-    return clean_boxes(book, image, usable)
+    return clean_boxes(book, image, supported_clusters(consensus.clusters or [], book.mapping, decided_class_id))
+
+
+def supported_clusters(clusters: list[dict[str, Any]], mapping: dict[int, int],
+                       decided_class_id: int | None) -> list[dict[str, Any]]:
+    """The stored consensus clusters that may become final boxes (see consensus_boxes), each with its
+    settled class (through the taxonomy `mapping`); entries without a full box are skipped."""
+    usable = []
+    for c in clusters:
+        if not all(k in c for k in ("x", "y", "w", "h", "class_id")):
+            continue
+        members = list(c.get("classes") or [c["class_id"]])
+        labelers = len(members) + len(c.get("missing") or [])
+        settled = settled_class([mapping.get(k, k) for k in members], decided_class_id)
+        if is_supported(len(members), labelers) and settled is not None:
+            usable.append({**c, "class_id": settled})
+    return usable
 
 
 def consensus_proposal(db: Session, book: ClassBook, image: Image) -> Proposal:
     consensus = db.get(ImageConsensus, image.id)
     if consensus is None or consensus.consensus_class_id is None:
         raise Invalid(f"{image.file_name} has no consensus proposal yet; choose a class instead", field="decision")
-    return Proposal(book.current(consensus.consensus_class_id), consensus_boxes(book, consensus, image))
+    class_id = book.current(consensus.consensus_class_id)
+    return Proposal(class_id, consensus_boxes(book, consensus, image, class_id))
+
+
+def check_consistent(book: ClassBook, proposal: Proposal) -> None:
+    """A final label a person gives must not contradict itself: Invalid for boxes on a "no defect" image."""
+    if proposal.boxes and book.is_ok(proposal.label_class_id):
+        raise Invalid(f"an image decided “{book.name(proposal.label_class_id)}” has no boxes: delete the boxes or "
+                      "choose a defect class", field="boxes")
 
 
 def write_final(db: Session, *, image_id: int, proposal: Proposal, resolution_id: int | None) -> FinalLabel:

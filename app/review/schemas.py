@@ -41,6 +41,11 @@ class DecisionIn(BaseModel):
     edit: `label_class_id` and `boxes`; ambiguous: excluded from export until decided;
     send_back: `labeler_ids` relabel with `reason` as the note; group: `label_class_id` for every
     image of the near-duplicate group.
+
+    `class_only` (edit, accept_consensus): the decision is about the image's class; its boxes are the
+    consensus boxes a majority supports (finals.consensus_boxes), and conflicts about boxes stay open
+    for a person, unless the class means "no defect" (then there are no boxes, and nothing to settle).
+    A group decision is class-only for every image of the group.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -52,6 +57,7 @@ class DecisionIn(BaseModel):
     labeler_id: int | None = None
     labeler_ids: list[int] = Field(default_factory=list, max_length=100)
     reason: str = Field(default="", max_length=MAX_REASON)
+    class_only: bool = False
 
     def audit_data(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -114,6 +120,7 @@ class BulkDecisionsIn(BaseModel):
 class BulkDecisionsOut(BaseModel):
     decided: int
     resolution_ids: list[int]
+    boxes_left_open: int = 0  # decided images whose conflicts about boxes stay open for a person
 
 
 class ExampleIn(BaseModel):

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import User
-from app.consistency.models import Conflict, ConflictState, ImageConsensus
+from app.consistency.models import BOX_KINDS, Conflict, ConflictState, ImageConsensus
 from app.core import audit
 from app.core.db import utcnow
 from app.core.errors import Conflict as ConflictError
@@ -27,7 +27,15 @@ from app.core.errors import Invalid, NotFound
 from app.images.models import Image
 from app.labeling.models import Annotation
 from app.projects.models import LabelClass, Project
-from app.review.finals import ClassBook, Proposal, clean_boxes, consensus_boxes, consensus_proposal, write_final
+from app.review.finals import (
+    ClassBook,
+    Proposal,
+    check_consistent,
+    clean_boxes,
+    consensus_boxes,
+    consensus_proposal,
+    write_final,
+)
 from app.review.models import Decision, FinalLabel, FinalLabelSource, Resolution
 from app.review.returns import check_labelers, live_labelers, return_to_labelers
 from app.review.schemas import DecisionIn
@@ -114,7 +122,7 @@ def _proposals(db: Session, book: ClassBook, images: list[Image], data: Decision
         return {i.id: Proposal(None, [], ambiguous=True) for i in images}
     if decision is Decision.group:
         class_id = book.current(_required(data.label_class_id, "label_class_id"))
-        return {i.id: Proposal(class_id, _group_boxes(db, book, i)) for i in images}
+        return {i.id: Proposal(class_id, _group_boxes(db, book, i, class_id)) for i in images}
     if len(images) != 1:
         raise Invalid("a near-duplicate group is decided with one class for all its images (decision: group)",
                       field="decision")
@@ -128,17 +136,25 @@ def _proposals(db: Session, book: ClassBook, images: list[Image], data: Decision
                                                     Annotation.superseded_by_id.is_(None)))
         if answer is None:
             raise Invalid("that labeler has no answer on this image", field="labeler_id")
-        return {image.id: Proposal(book.current(answer.label_class_id), clean_boxes(book, image, answer.boxes or []))}
+        taken = Proposal(book.current(answer.label_class_id), clean_boxes(book, image, answer.boxes or []))
+        check_consistent(book, taken)
+        return {image.id: taken}
     class_id = book.current(_required(data.label_class_id, "label_class_id"))
-    return {image.id: Proposal(class_id, clean_boxes(book, image, data.boxes or []))}
+    if data.class_only and data.boxes is None:
+        return {image.id: Proposal(class_id, consensus_boxes(book, db.get(ImageConsensus, image.id), image, class_id))}
+    edited = Proposal(class_id, clean_boxes(book, image, data.boxes or []))
+    check_consistent(book, edited)
+    return {image.id: edited}
 
 
-def _group_boxes(db: Session, book: ClassBook, image: Image) -> list[dict[str, Any]]:
-    """A group decision sets the class; each image keeps its decided boxes, else its consensus boxes."""
+def _group_boxes(db: Session, book: ClassBook, image: Image, class_id: int | None) -> list[dict[str, Any]]:
+    """A group decision sets the class; each image keeps the boxes a person decided for that class,
+    else the consensus boxes a majority supports (none when the class means "no defect")."""
     final = db.scalar(select(FinalLabel).where(FinalLabel.image_id == image.id))
-    if final is not None and not final.is_ambiguous and final.boxes:
+    if (final is not None and final.source == FinalLabelSource.review and not final.is_ambiguous and final.boxes
+            and book.current(final.label_class_id) == class_id and not book.is_ok(class_id)):
         return clean_boxes(book, image, final.boxes)
-    return consensus_boxes(book, db.get(ImageConsensus, image.id), image)
+    return consensus_boxes(book, db.get(ImageConsensus, image.id), image, class_id)
 
 
 def _required(value: int | None, name: str) -> int:
@@ -162,12 +178,17 @@ def decide(db: Session, *, project: Project, conflict_id: int, reviewer: User, d
     if decision is Decision.send_back and not data.reason.strip():
         raise Invalid("write a note for the labelers: what should they look at again?", field="reason")
     whole_group = decision is Decision.group or conflict.image_id is None
-    settled = _settle(db, _to_settle(db, conflict, images, group=whole_group),
-                      STATE_AFTER.get(decision, ConflictState.resolved))
     main = proposals.get(images[0].id) if len(images) == 1 else None
     class_id = main.label_class_id if main else None
     if decision is Decision.group:
         class_id = book.current(data.label_class_id)
+    settling = _to_settle(db, conflict, images, group=whole_group)
+    if _leaves_boxes_open(decision, data, book, class_id):
+        if conflict.kind in BOX_KINDS:
+            raise Invalid("a decision on the image's class alone does not settle a conflict about its boxes: "
+                          "give the boxes", field="boxes")
+        settling = [c for c in settling if c.kind not in BOX_KINDS]
+    settled = _settle(db, settling, STATE_AFTER.get(decision, ConflictState.resolved))
     resolutions = [
         Resolution(conflict_id=c.id, reviewer_id=reviewer.id, decision=decision, conflict_version=seen,
                    label_class_id=class_id, boxes=main.boxes if main and not main.ambiguous else None,
@@ -187,6 +208,36 @@ def decide(db: Session, *, project: Project, conflict_id: int, reviewer: User, d
                  object_id=conflict.id, data={**data.audit_data(), "resolution_ids": [r.id for r in resolutions],
                                               "image_ids": [i.id for i in images]})
     return DecisionResult(resolution=primary, resolutions=resolutions, image_ids=[i.id for i in images])
+
+
+def decide_class(db: Session, *, project: Project, image_id: int, reviewer: User, data: DecisionIn) -> FinalLabel:
+    """The class of an image whose only open conflicts are about its boxes (a class-only decision in
+    bulk): its final label takes the class and the consensus boxes a majority supports; no conflict is
+    settled (the box conflicts stay open for a person), so no resolution is written. Raises NotFound
+    for another project's image, Invalid for a class that is not current."""
+    image = db.get(Image, image_id)
+    if image is None or image.project_id != project.id:
+        raise NotFound("image not found")
+    book = ClassBook(db, project.id)
+    if data.label_class_id is None:
+        proposal = consensus_proposal(db, book, image)
+    else:
+        class_id = book.current(data.label_class_id)
+        proposal = Proposal(class_id, consensus_boxes(book, db.get(ImageConsensus, image.id), image, class_id))
+    final = write_final(db, image_id=image.id, proposal=proposal, resolution_id=None)
+    db.flush()
+    audit.record(db, action="review.class_decided", actor_id=reviewer.id, project_id=project.id, object_type="image",
+                 object_id=image.id, data={**data.audit_data(), "label_class_id": proposal.label_class_id,
+                                           "boxes": len(proposal.boxes)})
+    return final
+
+
+def _leaves_boxes_open(decision: Decision, data: DecisionIn, book: ClassBook, class_id: int | None) -> bool:
+    """An image-level decision (class only, or a group's) leaves conflicts about boxes open, unless its
+    class means "no defect" (no boxes at all: nothing left to settle)."""
+    image_level = decision is Decision.group or (data.class_only and data.boxes is None and decision in (
+        Decision.edit, Decision.accept_consensus))
+    return image_level and not book.is_ok(class_id)
 
 
 def _settle(db: Session, conflicts: list[Conflict], state: ConflictState) -> list[tuple[Conflict, int]]:

@@ -109,3 +109,22 @@ def test_as_boxes_reads_the_stored_format():
     xywh, cls = as_boxes([{"x": 1.5, "y": 2, "w": 3, "h": 4, "class_id": 7}])
     assert xywh.tolist() == [[1.5, 2, 3, 4]] and cls.tolist() == [7]
     assert as_boxes([])[0].shape == (0, 4)
+
+
+def test_a_box_needs_a_strict_majority_of_the_images_labelers() -> None:
+    from app.consistency.boxes import is_supported
+
+    assert [is_supported(m, 3) for m in (1, 2, 3)] == [False, True, True]
+    assert [is_supported(m, 2) for m in (1, 2)] == [False, True]
+    assert [is_supported(m, 4) for m in (2, 3)] == [False, True]
+    assert is_supported(1, 1)  # a single labeler's own boxes, when alone
+
+
+def test_a_boxs_class_is_its_members_majority_and_a_tie_goes_to_the_decided_class() -> None:
+    from app.consistency.boxes import settled_class
+
+    assert settled_class([3, 3, 4]) == 3
+    assert settled_class([3, 4]) is None and settled_class([3, 4], decided=4) == 4
+    assert settled_class([3, 4], decided=5) is None  # the decision breaks no tie it is not part of
+    assert settled_class([3, 3, 4, 5]) is None and settled_class([3, 3, 4, 5], decided=3) == 3  # no majority
+    assert settled_class([]) is None

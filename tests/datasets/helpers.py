@@ -1,6 +1,7 @@
 """Shared by the export tests: freeze a scene, export a version, read the archive back."""
 from __future__ import annotations
 
+import csv
 import io
 import zipfile
 from pathlib import Path
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.datasets import service
 from app.datasets.models import DatasetExport, DatasetItem, DatasetVersion
 from app.datasets.runner import run_export
-from app.datasets.schemas import ExportFormat, FreezeIn
+from app.datasets.schemas import ExportFormat, ExportOptions, FreezeIn
 from app.images.models import Image
 
 
@@ -22,9 +23,9 @@ def freeze(db: Session, scene: Any, name: str = "v1", **filter_args: Any) -> Dat
 
 
 def export(db: Session, storage: Any, version: DatasetVersion, fmt: str, *, images: bool = False,
-           tmp_dir: Path | None = None) -> DatasetExport:
+           tmp_dir: Path | None = None, **options: Any) -> DatasetExport:
     return run_export(db, storage=storage, version=version, fmt=ExportFormat(fmt), include_images=images,
-                      user_id=None, tmp_dir=tmp_dir)
+                      user_id=None, tmp_dir=tmp_dir, options=ExportOptions(**options))
 
 
 def archive(storage: Any, made: DatasetExport) -> zipfile.ZipFile:
@@ -41,3 +42,12 @@ def truth(db: Session, version: DatasetVersion) -> dict[int, tuple[DatasetItem, 
 
 def names(version: DatasetVersion) -> dict[int, str]:
     return {c["id"]: c["name"] for c in version.datasheet["classes"]}
+
+
+def manifest(zf: zipfile.ZipFile) -> dict[int, dict[str, str]]:
+    """images.csv of an archive: image id -> its row (path in the archive, file_name as uploaded, ...)."""
+    return {int(r["image_id"]): r for r in csv.DictReader(io.StringIO(zf.read("images.csv").decode()))}
+
+
+def stem(path: str) -> str:
+    return path.rsplit("/", 1)[-1].rsplit(".", 1)[0]

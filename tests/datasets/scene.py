@@ -76,6 +76,20 @@ def build_scene(db: Session, *, images: int = 40, seed: int = 0, groups: int = 3
     return scene
 
 
+def scene_file_name(i: int) -> str | None:
+    """Names as cameras and people give them: most unique, some colliding (in letter case or only in
+    their extension), some Chinese, some not safe as a path."""
+    if i % 9 == 3:
+        return "part.jpg"
+    if i % 9 == 6:
+        return "PART.png"
+    if i % 11 == 4:
+        return f"划痕 {i:03d}.jpg"
+    if i % 17 == 8:
+        return f"../line 3/cam:a {i}.JPEG"
+    return None
+
+
 def add_image(db: Session, scene: Scene, rng: random.Random, i: int, *, batch_id: int | None = None,
               labelers: list[User] | None = None, storage: Any = None, decided: bool = True) -> Image:
     names = list(scene.classes)
@@ -83,7 +97,7 @@ def add_image(db: Session, scene: Scene, rng: random.Random, i: int, *, batch_id
     meta = {"line": rng.choice(["L1", "L2", "L3"]), "camera": rng.choice(["cam-a", "cam-b"]),
             "shift": rng.choice(["day", "night"])}
     image = make_image(db, scene.project, meta=meta, duplicate_group_id=group.id if group else None,
-                       batch_id=batch_id)
+                       batch_id=batch_id, file_name=scene_file_name(i))
     if storage is not None:
         data = image_bytes(image.width, image.height, (i % 256, (i // 256) % 256, 99), fmt="PNG")
         image.sha256, image.format, image.size_bytes = hashlib.sha256(data).hexdigest(), "PNG", len(data)

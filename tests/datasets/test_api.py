@@ -133,3 +133,43 @@ def test_without_wait_the_export_is_queued_as_a_job(db: Session, client_for, app
     done = admin.get(status_url).json()
     assert done["state"] == "done" and done["export"]["download_url"].startswith("/api/v1/")
     assert admin.get(done["export"]["download_url"]).status_code == 200
+
+
+def test_label_studio_options_pick_the_export_and_a_new_choice_replaces_the_old(db: Session, client_for, app) -> None:
+    from app.jobs.models import Job
+    from app.jobs.runner import run_queued
+
+    scene = build_scene(db, images=15)
+    version = freeze(db, scene)
+    admin = client_for(scene.admin)
+    url = api(scene.project.id, f"/{version.id}/exports")
+    for bad in ({"image_root": "../etc"}, {"image_source": "url", "image_root": "files.local/x"},
+                {"image_source": "ftp"}):
+        assert admin.post(url, json={"format": "labelstudio", "wait": True, **bad}).status_code == 422, bad
+    first = admin.post(url, json={"format": "labelstudio", "wait": True, "image_root": "plant/v1"}).json()
+    assert first["options"]["image_root"] == "plant/v1"
+    again = admin.post(url, json={"format": "labelstudio", "wait": True, "image_root": "plant/v1/"}).json()
+    assert again["sha256"] == first["sha256"]  # the same choice: the stored export
+    other = admin.post(url, json={"format": "labelstudio", "wait": True, "image_source": "url",
+                                  "image_root": "https://files.local/v1/"}).json()
+    assert other["sha256"] != first["sha256"] and other["id"] == first["id"]  # one row, made again
+    tasks = zipfile.ZipFile(io.BytesIO(admin.get(other["download_url"]).content)).read("tasks.json").decode()
+    assert '"image":"https://files.local/v1/' in tasks
+    deletion = db.scalar(select(Job).where(Job.kind == "files.delete"))  # the replaced archive goes
+    assert deletion is not None and any(k.endswith(f"{first['sha256'][:16]}.zip") for k in deletion.payload["keys"])
+    assert run_queued(db, storage=app.state.storage, settings=app.state.settings, kinds=["files.delete"]) == 1
+
+
+def test_an_export_made_by_an_older_writer_is_made_again(db: Session, client_for) -> None:
+    scene = build_scene(db, images=10)
+    version = freeze(db, scene)
+    admin = client_for(scene.admin)
+    url = api(scene.project.id, f"/{version.id}/exports")
+    made = admin.post(url, json={"format": "voc", "wait": True}).json()
+    row = db.get(DatasetExport, made["id"])
+    row.options = {}  # as a row from before writers were versioned (0-based VOC boxes)
+    db.flush()
+    assert admin.get(api(scene.project.id, f"/{version.id}/exports/voc")).json()["state"] == "none"
+    assert admin.get(made["download_url"]).status_code == 404
+    again = admin.post(url, json={"format": "voc", "wait": True})
+    assert again.status_code == 201 and again.json()["options"]["writer"] >= 2

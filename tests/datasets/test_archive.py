@@ -69,7 +69,26 @@ def test_offsets_past_4_gib_use_zip64_records(monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.mark.parametrize("name", ["", "/etc/passwd", "../x", "a/../b", "a//b", "a\\b", ".hidden", "a/./b", "x\x00",
-                                  "ünï.txt", "a b.txt", "C:x"])
+                                  "a b.txt", "C:x", "a/\u202eexe.txt", "x/", "a\u3000b.txt", "\uff0e\uff0e/x"])
 def test_unsafe_names_are_refused(name: str) -> None:
     with pytest.raises(UnsafeEntryName):
         check_entry_name(name)
+
+
+def test_unicode_names_and_empty_folders_extract_as_written(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    out = Archive(buffer)
+    out.add_text("images/划痕_001.txt", "x")
+    with out.binary("JPEGImages/ünï.png") as f:
+        f.write(b"\x89PNG")
+    out.add_directory("val/03_pit")
+    out.close()
+    zf = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    assert zf.namelist() == ["images/划痕_001.txt", "JPEGImages/ünï.png", "val/03_pit/"]
+    assert all(info.flag_bits & 0x800 for info in zf.infolist()[:2])  # UTF-8 names, flagged as such
+    assert zf.getinfo("val/03_pit/").is_dir() and zf.getinfo("val/03_pit/").external_attr >> 16 == 0o40755
+    if shutil.which("unzip"):
+        (tmp_path / "x.zip").write_bytes(buffer.getvalue())
+        subprocess.run(["unzip", "-q", str(tmp_path / "x.zip"), "-d", str(tmp_path / "out")], check=True)
+        assert (tmp_path / "out" / "images" / "划痕_001.txt").read_text() == "x"
+        assert (tmp_path / "out" / "val" / "03_pit").is_dir()

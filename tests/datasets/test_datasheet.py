@@ -72,3 +72,32 @@ def test_later_changes_do_not_change_a_versions_exports(db: Session, app) -> Non
     assert export(db, storage, version, "csv").sha256 == sha
     zf = archive(storage, export(db, storage, version, "csv"))
     assert "pinhole" not in zf.read("annotations.csv").decode()
+
+
+def test_the_datasheet_says_how_many_labels_the_images_got_and_the_policy_in_good_grammar(db: Session, app) -> None:
+    scene = build_scene(db, images=40)  # three answers on every image; the project asks for one
+    version = freeze(db, scene)
+    text = datasheet.to_markdown(version, scene.project.name)
+    assert f"Each of the {version.counts['items']} images got 3 labels." in text
+    assert "The project's overlap policy asks for 1 label per image (imported" in text
+    assert "1 labels" not in text and "QA fraction of 0.000" not in text
+    scene.project.qa_fraction, scene.project.qa_labels_per_image = 0.05, 3
+    db.flush()
+    again = freeze(db, scene, name="v2")
+    assert "and 3 labels for a random 5% of images (quality checks)" in datasheet.to_markdown(again, scene.project.name)
+
+
+def test_images_with_disputed_boxes_stay_out_unless_kept_and_the_datasheet_counts_them(db: Session, app) -> None:
+    from tests.factories import make_conflict
+
+    scene = build_scene(db, images=40)
+    disputed = scene.decided[:3]
+    for image in disputed:
+        make_conflict(db, image, kind="missing_box")
+    version = freeze(db, scene)
+    assert version.counts["excluded"]["box_disputes"] == 3 and version.counts["box_disputes_kept"] == 0
+    kept = freeze(db, scene, name="kept", exclude_box_disputes=False)
+    assert kept.counts["items"] == version.counts["items"] + 3 and kept.counts["box_disputes_kept"] == 3
+    text = datasheet.to_markdown(kept, scene.project.name)
+    assert "3 such images were kept with the boxes a majority of their labelers drew" in text
+    assert "images whose boxes are still in dispute kept" in text

@@ -12,7 +12,7 @@ import yaml
 from defusedxml import ElementTree
 from sqlalchemy.orm import Session
 
-from tests.datasets.helpers import archive, export, freeze, names, truth
+from tests.datasets.helpers import archive, export, freeze, manifest, names, stem, truth
 from tests.datasets.scene import build_scene
 
 SPLITS = ("train", "val", "test")
@@ -32,11 +32,14 @@ def test_yolo_labels_and_data_yaml(db: Session, app, frozen) -> None:
     index = {name: i for i, name in data["names"].items()}
     assert data["nc"] == len(class_names) and set(index) == set(class_names.values())
     expected = truth(db, version)
+    paths = {i: row["path"] for i, row in manifest(zf).items()}
+    assert "path" not in data  # Ultralytics then roots the dataset at data.yaml's folder, from any directory
     for split in SPLITS:
-        listed = zf.read(data[split]).decode().split()
-        assert listed == [f"./images/{split}/{i}.png" for i in sorted(expected) if expected[i][0].split == split]
+        listed = zf.read(data[split]).decode().splitlines()
+        assert listed == [f"./{paths[i]}" for i in sorted(expected) if expected[i][0].split == split]
+        assert all(p.startswith(f"./images/{split}/") for p in listed)
     for image_id, (item, image) in expected.items():
-        lines = zf.read(f"labels/{item.split}/{image_id}.txt").decode().splitlines()
+        lines = zf.read(f"labels/{item.split}/{stem(paths[image_id])}.txt").decode().splitlines()
         got = []
         for line in lines:
             cls, cx, cy, w, h = line.split()
@@ -55,22 +58,26 @@ def test_voc_xml_parses_safely_and_matches(db: Session, app, frozen) -> None:
     zf = archive(app.state.storage, export(db, app.state.storage, version, "voc"))
     class_names = names(version)
     expected = truth(db, version)
+    paths = {i: row["path"] for i, row in manifest(zf).items()}
+    assert zf.read("labels.txt").decode().splitlines() == list(class_names.values())
     for split in SPLITS:
         ids = zf.read(f"ImageSets/Main/{split}.txt").decode().split()
-        assert ids == [str(i) for i in sorted(expected) if expected[i][0].split == split]
+        assert ids == [stem(paths[i]) for i in sorted(expected) if expected[i][0].split == split]
     for image_id, (item, image) in expected.items():
-        root = ElementTree.fromstring(zf.read(f"Annotations/{image_id}.xml"))
-        assert root.findtext("filename") == f"{image_id}.png"
+        assert paths[image_id].startswith("JPEGImages/")
+        root = ElementTree.fromstring(zf.read(f"Annotations/{stem(paths[image_id])}.xml"))
+        assert root.findtext("filename") == paths[image_id].removeprefix("JPEGImages/")
         assert (int(root.findtext("size/width")), int(root.findtext("size/height"))) == (image.width, image.height)
         assert root.findtext("image_class") == class_names.get(item.label_class_id, "")
         got = sorted((o.findtext("name"), *(int(o.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax")))
                      for o in root.iter("object"))
-        want = sorted((class_names[b["class_id"]], b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"])
+        # VOC is 1-based and inclusive: a reader subtracts 1 from xmin and ymin only
+        want = sorted((class_names[b["class_id"]], b["x"] + 1, b["y"] + 1, b["x"] + b["w"], b["y"] + b["h"])
                       for b in item.boxes)
         assert [g[0] for g in got] == [w[0] for w in want]
         for g, w in zip(got, want, strict=True):
-            assert g[1:] == pytest.approx(w[1:], abs=1.0)  # whole pixels
-            assert 0 <= g[1] < g[3] <= image.width and 0 <= g[2] < g[4] <= image.height
+            assert g[1:] == pytest.approx(w[1:], abs=0.5 + 1e-9)  # whole pixels, rounded
+            assert 1 <= g[1] <= g[3] <= image.width and 1 <= g[2] <= g[4] <= image.height
 
 
 def test_csv_has_a_row_per_box_or_per_boxless_image(db: Session, app, frozen) -> None:
@@ -99,11 +106,12 @@ def test_imagefolder_with_images_extracts_into_class_folders(db: Session, app, f
     folders = {row["folder"]: row["class"] for row in csv.DictReader(io.StringIO(zf.read("classes.csv").decode()))}
     expected = truth(db, version)
     class_names = names(version)
+    by_path = {row["path"]: i for i, row in manifest(zf).items() if row["path"]}
     found = Counter()
     for split in SPLITS:
         for folder in (tmp_path / split).iterdir():
             for file in folder.iterdir():
-                item, image = expected[int(file.stem)]
+                item, image = expected[by_path[f"{split}/{folder.name}/{file.name}"]]
                 assert item.split == split and folders[folder.name] == class_names[item.label_class_id]
                 assert hashlib.sha256(file.read_bytes()).hexdigest() == image.sha256
                 found[folders[folder.name]] += 1
@@ -128,7 +136,9 @@ def test_archives_are_deterministic_and_hold_only_safe_names(db: Session, app, f
             parts = info.filename.split("/")
             assert not info.filename.startswith("/") and ".." not in parts and "\\" not in info.filename
             assert info.date_time == (1980, 1, 1, 0, 0, 0)
-            assert (info.external_attr >> 16) & 0o170000 == 0o100000  # a regular file, never a symlink
+            kind = (info.external_attr >> 16) & 0o170000  # a regular file or a folder, never a symlink
+            assert kind == (0o040000 if info.is_dir() else 0o100000)
+            assert not info.is_dir() or fmt == "imagefolder"
         pictures = [n for n in zf.namelist() if n.endswith(".png")]
         assert len(pictures) == (0 if not images else sum(
             1 for item, _ in truth(db, version).values() if fmt != "imagefolder" or item.label_class_id))

@@ -63,8 +63,9 @@ def test_hostile_names_are_safe_in_every_format(db: Session, app) -> None:
     assert [c["name"] for c in coco["categories"]] == list(HOSTILE)
 
     for zf in archives.values():
-        for name in zf.namelist():
-            assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*", name), name
+        for name in zf.namelist():  # letters and digits of any script, _ . -; never a hidden or parent segment
+            assert re.fullmatch(r"\w[\w.-]*(/\w[\w.-]*)*/?", name), name
+            assert not any(c in name for c in "\\:*?\"<>|\u202e \x00")
     folders = {n.split("/")[1] for n in archives["imagefolder"].namelist() if n.startswith(("train/", "val/", "test/"))}
     assert folders and all(".." not in f and "/" not in f for f in folders)
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,7 +39,7 @@ from tests.factories import (
     make_project,
     make_user,
 )
-from tests.support.shared import workload_script
+from tests.support.shared import make_workload
 
 pytestmark = pytest.mark.slow
 CLASSES = ("ok", "scratch", "dent", "pit", "discoloration")
@@ -49,10 +47,7 @@ CLASSES = ("ok", "scratch", "dent", "pit", "discoloration")
 
 @pytest.fixture(scope="module")
 def inspection_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("inspection")
-    subprocess.run([sys.executable, str(workload_script()), "--out", str(out), "--images", "200", "--quiet"],
-                   check=True)
-    return out
+    return make_workload(tmp_path_factory.mktemp("inspection"), 200)
 
 
 def import_set(db: Session, app: FastAPI, project: Project, root: Path) -> None:

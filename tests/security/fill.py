@@ -26,6 +26,7 @@ from app.auth import tokens
 from app.auth.models import ApiToken, Role, User
 from app.consistency.models import AgreementSnapshot, Conflict, ConflictKind, DuplicateGroup
 from app.datasets.models import DatasetExport, DatasetVersion
+from app.datasets.schemas import WRITER_VERSION
 from app.images.models import Image, UploadBatch
 from app.jobs.models import Job, JobState
 from app.labeling.models import Annotation, Assignment, AssignmentState
@@ -177,7 +178,7 @@ class Fill:
             key = f"exports/test/{next(_counter)}.zip"
             self.app.state.storage.put_bytes(key, b"PK\x05\x06" + b"\x00" * 18)  # an empty zip
             return DatasetExport(version_id=self.version().id, format="coco", storage_key=key, sha256="0" * 64,
-                                 size_bytes=22, created_by_id=self.owner.id)
+                                 size_bytes=22, created_by_id=self.owner.id, options={"writer": WRITER_VERSION})
         return self.once("export", make)
 
     def job(self) -> Job:

@@ -152,6 +152,8 @@ ROUTE_ROLES: dict[str, str] = {
     "POST /api/v1/projects/{project_id}/datasets/{version_id}/exports": ADMIN,
     "GET /api/v1/projects/{project_id}/datasets/{version_id}/exports/{format}": ADMIN,
     "GET /api/v1/projects/{project_id}/datasets/{version_id}/exports/{format}/download": ADMIN,
+    "POST /projects/{project_id}/answers/export": ADMIN,
+    "POST /api/v1/projects/{project_id}/answers/export": ADMIN,
     # ---- analysis (issue 8) ------------------------------------------------------------------------------
     "GET /projects/{project_id}/analysis": REVIEWER,
     "GET /projects/{project_id}/analysis/drift": REVIEWER,
@@ -193,6 +195,8 @@ SAMPLE_BODIES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     "POST /api/v1/projects/{project_id}/datasets": {"name": "matrix"},
     "POST /projects/{project_id}/datasets/{version_id}/exports": {"format": "csv", "include_images": "0"},
     "POST /api/v1/projects/{project_id}/datasets/{version_id}/exports": {"format": "csv", "wait": True},
+    "POST /projects/{project_id}/answers/export": {"pseudonyms": "1"},
+    "POST /api/v1/projects/{project_id}/answers/export": {"pseudonyms": True},
     # review and the defect book (issue 6)
     "POST /projects/{project_id}/review/conflicts/{conflict_id}/decide": {"choice": "ambiguous", "version": "1"},
     "POST /projects/{project_id}/images/{image_id}/flag": {"note": "matrix"},

@@ -30,3 +30,13 @@ def crowd_dataset(name: str) -> Path:
 
 def workload_script(name: str = "make_inspection_set.py") -> Path:
     return shared_dir() / "workload" / name
+
+
+def make_workload(out: Path, images: int, *options: str) -> Path:
+    """A make_inspection_set.py folder of `images` images in `out` (seed 0 unless `options` say)."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, str(workload_script()), "--out", str(out), "--images", str(images), "--quiet",
+                    *options], check=True, stdout=subprocess.DEVNULL)
+    return out

@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import re
+import unicodedata
 from typing import Any
 
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets (OWASP:
@@ -12,7 +13,7 @@ from typing import Any
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Characters XML 1.0 cannot carry at all, escaped or not.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_NOT_FOLDER = re.compile(r"[^A-Za-z0-9._-]+")
+_NOT_FOLDER = re.compile(r"[^\w.-]+")
 
 
 def cell(value: Any) -> Any:
@@ -39,10 +40,11 @@ def yaml_string(value: str) -> str:
 
 
 def folder_names(names: list[str]) -> list[str]:
-    """Safe, unique folder names for classes, in order: `[A-Za-z0-9._-]`, never `.`/`..`, never empty."""
+    """Safe, unique folder names for classes, in order: Unicode letters and digits and `._-` (a Chinese
+    name stays Chinese), never `.`/`..`, never empty."""
     out: list[str] = []
     for index, name in enumerate(names):
-        slug = _NOT_FOLDER.sub("_", name).strip("._-")[:60]
+        slug = _NOT_FOLDER.sub("_", unicodedata.normalize("NFC", name)).strip("._-")[:60]
         if not slug or slug in out or not slug[0].isalnum():
             slug = f"class_{index}" + (f"_{slug}" if slug and slug[0].isalnum() else "")
         while slug in out:

@@ -1,10 +1,15 @@
 """COCO detection JSON, one file per split, plus each image's class.
 
 `annotations/instances_<split>.json`: pycocotools-compatible `images`, `annotations`, `categories`.
-Every class is a category (id = position + 1), so an image-level class such as `ok` has an id too.
-Each image record also carries `class`/`class_id` (its image-level class) and `split`, and the
-top-level `image_labels` maps file name to class name, as the workload's `truth.coco.json` does.
-Written incrementally: three passes over the split's items, one record at a time.
+An image's `id` is its Concord image id and its `file_name` its own (original) file name, as in
+`images/` when the images are included. Every class is a category (id = position + 1), so an
+image-level class such as `ok` has an id too: it is a category no box ever has (detectors see `ok`
+images as background; classifiers read the image's class). Each image record also carries
+`class`/`class_id` (its image-level class) and `split`, and the top-level `image_labels` maps file
+name to class name, as the workload's `truth.coco.json` does. Each annotation has a `segmentation`:
+the box as a polygon (`annToMask` and segm evaluation need the key). Annotation ids are unique
+across the split files, so they can be merged. Written incrementally: three passes over the split's
+items, one record at a time.
 """
 from __future__ import annotations
 
@@ -69,10 +74,14 @@ def _image(ctx: ExportContext, item: ExportItem) -> dict[str, Any]:
 
 
 def _annotations(ctx: ExportContext, split: str) -> Any:
-    next_id = 1
+    """Annotation records of the split; ids go on from the last split's (splits are written in order)."""
+    next_id = ctx.memo.get("coco_next_id", 1)
     for item in ctx.items(split):
         for box in item.boxes:
+            x0, y0, w, h = box["x"], box["y"], box["w"], box["h"]
+            x1, y1 = round(x0 + w, 3), round(y0 + h, 3)
             yield {"id": next_id, "image_id": item.image_id, "category_id": ctx.by_id[box["class_id"]].index + 1,
-                   "bbox": [box["x"], box["y"], box["w"], box["h"]], "area": round(box["w"] * box["h"], 3),
-                   "iscrowd": 0}
+                   "bbox": [x0, y0, w, h], "area": round(w * h, 3), "iscrowd": 0,
+                   "segmentation": [[x0, y0, x1, y0, x1, y1, x0, y1]]}
             next_id += 1
+    ctx.memo["coco_next_id"] = next_id
