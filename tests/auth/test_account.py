@@ -78,7 +78,7 @@ def test_a_bearer_token_cannot_change_the_password(db: Session, anon: TestClient
     from app.auth import tokens
 
     user = make_user(db)
-    _token, raw = tokens.create_token(db, user=user, name="script", actor=None)
+    _token, raw = tokens.create_token(db, user=user, name="script", actor=None, max_days=90)
     response = anon.post("/account/password", data={"current_password": PASSWORD, "new_password": NEW,
                                                     "confirm_password": NEW},
                          headers={"Authorization": f"Bearer {raw}"})

@@ -109,7 +109,7 @@ def poisoned_project(db: Session) -> Poisoned:
               created_by_id=people["admin"].id)
     db.add(job)
     db.flush()
-    tokens.create_token(db, user=people["admin"], name=payload("token_name"), actor=None)
+    tokens.create_token(db, user=people["admin"], name=payload("token_name"), actor=None, max_days=90)
     version = freeze_version(db, project=project, spec=FreezeIn(name=payload("version_name"),
                                                                 description=payload("version_description")),
                              user=people["admin"])

@@ -96,7 +96,7 @@ def test_a_bearer_token_needs_no_csrf_token(db: Session, client: TestClient, wor
 
     admin = world.user(db, "admin")
     assert admin is not None
-    _token, raw = tokens.create_token(db, user=admin, name="script", actor=None)
+    _token, raw = tokens.create_token(db, user=admin, name="script", actor=None, max_days=90)
     newcomer = world.user(db, "non_member")
     assert newcomer is not None
     response = client.post(f"/api/v1/projects/{world.a[0]}/members", json={"email": newcomer.email},
