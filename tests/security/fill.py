@@ -185,7 +185,8 @@ class Fill:
                                             progress=1.0, message="done", created_by_id=self.owner.id))
 
     def token(self) -> ApiToken:
-        return self.once("token", lambda: tokens.create_token(self.db, user=self.owner, name="fill", actor=None, max_days=90)[0])
+        return self.once("token", lambda: tokens.create_token(self.db, user=self.owner, name="fill", actor=None,
+                                                              max_days=90)[0])
 
 
 FILLERS: dict[str, Callable[[Fill], Any]] = {
