@@ -17,6 +17,7 @@ from app.core import handlers, health, openapi
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.limits import BodyLimitMiddleware
+from app.core.proxy import ForwardedHeadersMiddleware, parse_trusted
 from app.core.security import SecurityHeadersMiddleware
 from app.core.startup import check_secret_key
 from app.core.storage import make_storage
@@ -84,11 +85,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app.state.secret_key = settings.resolved_secret_key()
     check_secret_key(app.state.secret_key)  # refuses to start on a weak key (ConfigError names the setting)
+    parse_trusted(settings.trusted_proxies)  # a bad list stops start-up, naming the setting
     app.state.storage = make_storage(settings)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
                        max_plain_bytes=settings.max_json_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(ForwardedHeadersMiddleware)  # outermost: every layer sees the believed client
     handlers.install(app)
     openapi.install(app)  # error responses and the bearer scheme, as the API really answers
     for router in ROUTERS:

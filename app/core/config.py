@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     secret_key: SecretStr | None = None  # None: generated once into data_dir/secret_key
     base_url: str = "http://127.0.0.1:8000"
+    # Behind a reverse proxy: believe X-Forwarded-For/-Proto/-Host only from these peers (app/core/proxy.py)
+    proxy_headers: bool = False  # `concord serve --proxy-headers` turns it on
+    trusted_proxies: str = "127.0.0.1,::1"  # addresses or networks, comma-separated
     # Postgres calls made by the web app that take longer fail with a 503 (a hung or blackholed
     # database must not hang requests); workers and the CLI have no such limit.
     db_deadline_seconds: float = Field(default=8.0, gt=0)

@@ -67,6 +67,11 @@ def test_state_changing_routes_refuse_forged_requests(db: Session, app: FastAPI,
 @pytest.mark.slow  # walks every route of the app
 def test_a_legitimate_request_behind_a_proxy_passes(db: Session, app: FastAPI, client: TestClient, world: World,
                                                     callers: dict[str, Caller]) -> None:
+    """Through a trusted proxy (`--proxy-headers`, the proxy on the loopback) the public origin passes."""
+    saved = app.state.settings
+    app.state.settings = saved.model_copy(update={"proxy_headers": True})
+    client = TestClient(app, base_url="http://testserver", raise_server_exceptions=False, client=("127.0.0.1", 9))
+
     def check(route: RouteInfo) -> str | None:
         caller = _caller_for(route, callers)
         with isolated(db):
@@ -77,7 +82,10 @@ def test_a_legitimate_request_behind_a_proxy_passes(db: Session, app: FastAPI, c
             return f"{route.key}: a same-site request through the proxy was refused: {describe(response)}"
         return None
 
-    problems = for_each([r for r in api_routes(app) if r.state_changing], check)
+    try:
+        problems = for_each([r for r in api_routes(app) if r.state_changing], check)
+    finally:
+        app.state.settings = saved
     assert not problems, "\n".join(problems)
 
 
