@@ -62,7 +62,8 @@ class ForwardedHeadersMiddleware:
         if scope["type"] in ("http", "websocket"):
             settings = scope["app"].state.settings
             trusted = parse_trusted(settings.trusted_proxies)
-            peer = scope.get("client")[0] if scope.get("client") else None
+            client = scope.get("client")
+            peer = client[0] if client else None
             if settings.proxy_headers and is_trusted(peer, trusted):
                 _believe(scope, trusted)
             else:
