@@ -176,13 +176,16 @@ def change_password(db: Session, *, user: User, current: str, new: str, keep: Us
                     settings: Settings) -> Ended:
     """The user's own change: the current password is checked (and throttled like a login).
 
-    Every other session and every API token of the user ends. Raises ThrottledLogin, Invalid.
+    Every other session and every API token of the user ends. Raises ThrottledLogin, Invalid. Tries are
+    counted on the session's own key (a logged-in browser is a known device): a stranger's guesses that
+    lock the account must not stop its owner from changing the password.
     """
-    verdict = throttle.check(db, email=user.email, ip=ip, settings=settings)
+    device = f"session-{keep.id}" if keep is not None else None
+    verdict = throttle.check(db, email=user.email, ip=ip, settings=settings, device=device)
     if not verdict.allowed:
         raise ThrottledLogin(verdict)
     if not verify_password(user.password_hash, current):
-        throttle.record(db, email=user.email, ip=ip, succeeded=False, settings=settings)
+        throttle.record(db, email=user.email, ip=ip, succeeded=False, settings=settings, device=device)
         audit.record(db, action="password.change_failed", actor_id=user.id, object_type="user", object_id=user.id,
                      ip=ip)
         raise Invalid("the current password is wrong", field="current_password")
@@ -199,23 +202,34 @@ def change_password(db: Session, *, user: User, current: str, new: str, keep: Us
 
 # ---- login and sessions --------------------------------------------------------------------------------
 
-def login(db: Session, *, email: str, password: str, ip: str, settings: Settings) -> User | None:
+def login(db: Session, *, email: str, password: str, ip: str, settings: Settings,
+          device: tuple[int, str] | None = None) -> User | None:
     """Check a login, recording the attempt; None for any failure (the reason is not revealed).
 
-    Raises ThrottledLogin, before any password is checked, while the account or address is throttled.
+    `device`: (account id, device id) of the browser's known-device cookie (app.auth.devices); when it
+    is the account's, the try is throttled on the device's key only. Raises ThrottledLogin, before any
+    password is checked, while the try's keys are throttled.
     """
     email = normalize_email(email)
-    verdict = throttle.check(db, email=email, ip=ip, settings=settings)
+    known_device = _device_of(db, email, device)
+    verdict = throttle.check(db, email=email, ip=ip, settings=settings, device=known_device)
     if not verdict.allowed:
         audit.record(db, action="login.throttled", data=_attempted(email), ip=ip)
         raise ThrottledLogin(verdict)
     user = authenticate_password(db, email=email, password=password)
-    throttle.record(db, email=email, ip=ip, succeeded=user is not None, settings=settings)
+    throttle.record(db, email=email, ip=ip, succeeded=user is not None, settings=settings, device=known_device)
     if user is None:
         known = get_user_by_email(db, email)
         audit.record(db, action="login.failed", actor_id=known.id if known else None, object_type="user",
                      object_id=known.id if known else None, data=_attempted(email), ip=ip)
     return user
+
+
+def _device_of(db: Session, email: str, device: tuple[int, str] | None) -> str | None:
+    if device is None:
+        return None
+    account = db.scalar(select(User.id).where(User.email == email))
+    return device[1] if account == device[0] else None
 
 
 def _attempted(email: str) -> dict[str, str]:
