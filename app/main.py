@@ -16,6 +16,7 @@ from app.core import docs, handlers, health, openapi
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.limits import BodyLimitMiddleware
+from app.core.private import private_dir
 from app.core.proxy import ForwardedHeadersMiddleware, parse_trusted
 from app.core.security import SecurityHeadersMiddleware
 from app.core.startup import check_secret_key
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url, deadline_seconds=settings.db_deadline_seconds)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     app.state.secret_key = settings.resolved_secret_key()
     check_secret_key(app.state.secret_key)  # refuses to start on a weak key (ConfigError names the setting)
     parse_trusted(settings.trusted_proxies)  # a bad list stops start-up, naming the setting
