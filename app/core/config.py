@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/concord.db"  # embedded default; Postgres in production
     data_dir: Path = Path("var")
     secret_key: SecretStr | None = None  # None: generated once into data_dir/secret_key
+    backup_key: SecretStr | None = None  # signs backups; None: derived from the secret key (app/backup/signing.py)
     base_url: str = "http://127.0.0.1:8000"
     # Behind a reverse proxy: believe X-Forwarded-For/-Proto/-Host only from these peers (app/core/proxy.py)
     proxy_headers: bool = False  # `concord serve --proxy-headers` turns it on
