@@ -1,8 +1,7 @@
 """create_app(): settings, database, middleware, routers, static files, error handlers."""
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.analysis import api as analysis_api
@@ -13,10 +12,12 @@ from app.auth import views as auth_views
 from app.auth.deps import guard
 from app.consistency import api as consistency_api
 from app.consistency import views as consistency_views
-from app.core import handlers, health, openapi
+from app.core import docs, handlers, health, openapi
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.limits import BodyLimitMiddleware
+from app.core.private import private_dir
+from app.core.proxy import ForwardedHeadersMiddleware, parse_trusted
 from app.core.security import SecurityHeadersMiddleware
 from app.core.startup import check_secret_key
 from app.core.storage import make_storage
@@ -41,6 +42,7 @@ STATIC_DIR = TEMPLATES_DIR.parent / "static"
 # Every router of the product, in one list; `guard` applies to all of their routes.
 ROUTERS = [
     health.router,
+    docs.router,
     auth_views.router,
     account_views.router,
     admin_views.router,
@@ -82,32 +84,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url, deadline_seconds=settings.db_deadline_seconds)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     app.state.secret_key = settings.resolved_secret_key()
     check_secret_key(app.state.secret_key)  # refuses to start on a weak key (ConfigError names the setting)
+    parse_trusted(settings.trusted_proxies)  # a bad list stops start-up, naming the setting
     app.state.storage = make_storage(settings)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
                        max_plain_bytes=settings.max_json_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(ForwardedHeadersMiddleware)  # outermost: every layer sees the believed client
     handlers.install(app)
     openapi.install(app)  # error responses and the bearer scheme, as the API really answers
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    @app.get("/docs", include_in_schema=False)
-    def docs(request: Request) -> HTMLResponse:
-        return HTMLResponse(SWAGGER_PAGE)
-
-    docs.__concord_public__ = True  # type: ignore[attr-defined]
     return app
-
-
-# The API explorer: Swagger UI from its CDN, started by a static script (no inline script).
-SWAGGER_PAGE = """<!doctype html>
-<html><head><title>Concord API</title><meta charset="utf-8">
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script src="/static/js/swagger-init.js"></script></body></html>"""

@@ -70,7 +70,7 @@ def new_project(engine, name: str, *, with_token: bool = False) -> tuple[int, st
         if with_token:
             user = auth_service.create_user(db, email=f"{name}@bench.example", display_name=name, password=None)
             auth_service.set_membership(db, project_id=project.id, user=user, role=Role.admin, actor=None)
-            token = tokens.create_token(db, user=user, name="bench", actor=None)[1]
+            token = tokens.create_token(db, user=user, name="bench", actor=None, max_days=90)[1]
         db.commit()
         return project.id, token
 

@@ -73,7 +73,7 @@ def seed(engine, *, images: int, labelers: int) -> dict:
                 db, email=f"labeler{n}@bench.example", display_name=f"Labeler {n}", password=None
             )
             auth_service.set_membership(db, project_id=project.id, user=user, role=Role.inspector, actor=None)
-            keys.append(tokens.create_token(db, user=user, name="bench", actor=None)[1])
+            keys.append(tokens.create_token(db, user=user, name="bench", actor=None, max_days=90)[1])
         classes = [c.id for c in project_service.classes_of(db, project.id)]
         db.commit()
         return {"project": project.id, "tokens": keys, "classes": classes}

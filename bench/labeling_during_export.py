@@ -79,7 +79,7 @@ def seed_export(engine, data_dir: Path, images: int) -> dict:
         project = db.get(Project, seeded.project_id)
         version = datasets_service.freeze_version(db, project=project, spec=FreezeIn(name="bench"), user=None)
         admin = db.get(User, seeded.admin_id)
-        token = tokens.create_token(db, user=admin, name="bench", actor=None)[1]
+        token = tokens.create_token(db, user=admin, name="bench", actor=None, max_days=90)[1]
         db.commit()
         return {"project": seeded.project_id, "version": version.id, "token": token}
 

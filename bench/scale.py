@@ -44,7 +44,7 @@ def seed(engine: Any, images: int, labelers: int) -> tuple[int, int, list[str]]:
         for _ in range(images):
             make_image(db, project)
         tokens = [create_token(db, user=(user := make_member(db, project, Role.inspector)), name="bench",
-                               actor=user)[1] for _ in range(labelers)]
+                               actor=user, max_days=90)[1] for _ in range(labelers)]
         class_id = class_named(db, project, "ok").id
         db.commit()
         return project.id, class_id, tokens

@@ -210,7 +210,8 @@ def seed(engine: Engine, *, images: int, labelers: int, reviewers: int) -> dict[
                 user = auth_service.create_user(db, email=f"{group}{n}@soak.example", display_name=f"{group} {n}",
                                                 password=None)
                 auth_service.set_membership(db, project_id=project.id, user=user, role=role, actor=None)
-                people[group].append((user.id, tokens.create_token(db, user=user, name="soak", actor=None)[1]))
+                raw = tokens.create_token(db, user=user, name="soak", actor=None, max_days=90)[1]
+                people[group].append((user.id, raw))
         classes = [c.id for c in project_service.classes_of(db, project.id)]
         db.commit()
         return {"project": project.id, "classes": classes, **people}

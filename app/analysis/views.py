@@ -80,7 +80,7 @@ async def import_predictions(request: Request, access: AdminAccess, db: DbSessio
         return render(request, "analysis/label_issues.html", page, status_code=422)
     db.commit()
     return _back(request, f"/projects/{access.project.id}/analysis/label-issues",
-                 f"Imported {result.rows} predictions of {result.model_name}")
+                 f"Imported {result.rows} predictions of the model")
 
 
 @router.post("/projects/{project_id}/analysis/label-issues/send")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -13,7 +14,7 @@ from app.auth import service, tokens
 from app.auth.deps import BrowserSession, CurrentPrincipal, CurrentUser, client_ip, settings_of
 from app.auth.models import ApiToken, User
 from app.core.config import Settings
-from app.core.db import DbSession
+from app.core.db import DbSession, utcnow
 from app.core.errors import Conflict, Invalid, TooManyRequests
 from app.core.flash import redirect_with_flash
 from app.core.templating import render
@@ -26,6 +27,9 @@ class AccountPage:
     user: User
     tokens: Sequence[ApiToken]
     other_sessions: int
+    lifetimes: list[int]  # the token lifetimes offered, in days (the site maximum last)
+    default_lifetime: int
+    now: datetime
     new_token: str | None = None  # shown on this one response, never again
     password_error: str | None = None
     token_error: str | None = None
@@ -34,8 +38,11 @@ class AccountPage:
 
 def _page(db: Session, principal: service.Principal, settings: Settings, **extra: object) -> AccountPage:
     live = service.count_live_sessions(db, user_id=principal.user.id, settings=settings)
+    lifetimes = sorted({d for d in (7, 30, 90, 365) if d < settings.token_max_days} | {settings.token_max_days})
     return AccountPage(user=principal.user, tokens=tokens.tokens_of(db, user_id=principal.user.id),
-                       other_sessions=max(0, live - (1 if principal.session else 0)), **extra)  # type: ignore[arg-type]
+                       other_sessions=max(0, live - (1 if principal.session else 0)), lifetimes=lifetimes,
+                       default_lifetime=tokens.lifetime(None, max_days=settings.token_max_days).days, now=utcnow(),
+                       **extra)  # type: ignore[arg-type]
 
 
 @router.get("/account", response_class=HTMLResponse)
@@ -60,16 +67,18 @@ def change_password(
         page = _page(db, principal, settings_of(request), password_error=exc.message)
         return render(request, "auth/account.html", page, status_code=exc.status_code)
     db.commit()
-    suffix = f"; {ended} other session{'s' if ended != 1 else ''} signed out" if ended else ""
-    return redirect_with_flash(request, "/account", f"Password changed{suffix}.")
+    said = ended.sentence()
+    return redirect_with_flash(request, "/account", f"Password changed{'; ' + said if said else ''}.")
 
 
 @router.post("/account/tokens", response_class=HTMLResponse)
 def create_token(request: Request, principal: BrowserSession, db: DbSession,
-                 name: Annotated[str, Form(max_length=200)]) -> HTMLResponse:
+                 name: Annotated[str, Form(max_length=200)],
+                 expires_in_days: Annotated[int | None, Form()] = None) -> HTMLResponse:
     try:
         with db.begin_nested():  # a refusal undoes only this attempt
-            _token, raw = tokens.create_token(db, user=principal.user, name=name, actor=principal.user)
+            _token, raw = tokens.create_token(db, user=principal.user, name=name, actor=principal.user,
+                                              days=expires_in_days, max_days=settings_of(request).token_max_days)
     except (Invalid, Conflict) as exc:
         page = _page(db, principal, settings_of(request), token_error=exc.message, token_name=name)
         return render(request, "auth/account.html", page, status_code=exc.status_code)

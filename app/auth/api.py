@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from app.auth import members, service, tokens
-from app.auth.deps import AdminAccess, BrowserSession, CurrentPrincipal, CurrentUser, SiteAdmin
+from app.auth.deps import AdminAccess, BrowserSession, CurrentPrincipal, CurrentUser, SiteAdmin, settings_of
 from app.auth.models import Role
 from app.auth.schemas import (
     MemberIn,
@@ -106,9 +106,10 @@ def list_tokens(user: CurrentUser, db: DbSession) -> list[TokenOut]:
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201)
-def create_token(body: TokenIn, principal: BrowserSession, db: DbSession) -> TokenCreated:
+def create_token(request: Request, body: TokenIn, principal: BrowserSession, db: DbSession) -> TokenCreated:
     """Only from a logged-in browser: a leaked token must not be able to mint tokens that outlive it."""
-    token, raw = tokens.create_token(db, user=principal.user, name=body.name, actor=principal.user)
+    token, raw = tokens.create_token(db, user=principal.user, name=body.name, actor=principal.user,
+                                     days=body.expires_in_days, max_days=settings_of(request).token_max_days)
     db.commit()
     return TokenCreated.model_validate({**TokenOut.model_validate(token).model_dump(), "token": raw})
 

@@ -61,9 +61,9 @@ def identify(request: Request, db: DbSession) -> Principal | None:
     authorization = request.headers.get("authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
-        principal = token_principal(db, token=token.strip()) if scheme.lower() == "bearer" else None
-        if principal is None:
-            raise Unauthorized("the API token is invalid or revoked")
+        if scheme.lower() != "bearer":
+            raise Unauthorized("send the API token as `Authorization: Bearer <token>`")
+        principal: Principal | None = token_principal(db, token=token.strip())
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         raw = unsign(cookie, request.app.state.secret_key) if cookie else None

@@ -46,6 +46,18 @@ class Membership(Base):
     created_at: Mapped[datetime] = created_at_column()
 
 
+class TokenRevoked(StrEnum):
+    """Why an API token stopped before its expiry (its owner is told)."""
+
+    by_hand = "revoked"
+    password_changed = "password_changed"  # noqa: S105  (a reason, not a password)
+    password_reset = "password_reset"  # noqa: S105
+
+    def because(self) -> str:
+        return {TokenRevoked.by_hand: "", TokenRevoked.password_changed: " when the account's password changed",
+                TokenRevoked.password_reset: " when an operator reset the account's password"}[self]
+
+
 class ApiToken(Base):
     """A script's credential; only its SHA-256 is stored, the token itself is shown once."""
 
@@ -57,8 +69,10 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))  # first characters, to recognise it in lists
     created_at: Mapped[datetime] = created_at_column()
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # chosen at creation, within the site maximum
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))  # a TokenRevoked
 
 
 class UserSession(Base):
@@ -85,10 +99,13 @@ class LoginAttempt(Base):
     __table_args__ = (
         Index("ix_login_attempts_email_created", "email", "created_at"),
         Index("ix_login_attempts_ip_created", "ip", "created_at"),
+        Index("ix_login_attempts_device_created", "device", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254))
     ip: Mapped[str] = mapped_column(String(64))
+    # A browser the account logged in from before (app.auth.devices): its tries are counted apart
+    device: Mapped[str | None] = mapped_column(String(32))
     succeeded: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = created_at_column()

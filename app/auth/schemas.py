@@ -88,8 +88,10 @@ class TokenOut(_Out):
     name: str
     prefix: str
     created_at: datetime
+    expires_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    revoked_reason: str | None = Field(description="revoked, password_changed or password_reset")
 
 
 class TokenCreated(TokenOut):
@@ -98,3 +100,5 @@ class TokenCreated(TokenOut):
 
 class TokenIn(_In):
     name: str = Field(min_length=1, max_length=120)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650,
+                                        description="lifetime in days (default 30, at most the site maximum)")

@@ -13,15 +13,14 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.auth import throttle
-from app.auth.models import ApiToken, Membership, Role, User, UserSession
+from app.auth import passwords, throttle
+from app.auth.models import ApiToken, Membership, Role, TokenRevoked, User, UserSession
 from app.core import audit
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import Conflict, Invalid, NotFound, TooManyRequests
 from app.core.listing import Filter, Filtering, FilterSet, Sorting, SortOrder, parse_bool
 from app.core.security import (
-    MIN_PASSWORD_LENGTH,
     hash_password,
     needs_rehash,
     new_token,
@@ -29,7 +28,6 @@ from app.core.security import (
     verify_password,
 )
 
-MAX_PASSWORD_LENGTH = 1024  # argon2 hashes any length; a cap keeps one request from costing much
 # last_seen_at is written at most this often, so reads do not each become a write.
 SESSION_TOUCH_INTERVAL = timedelta(minutes=1)
 
@@ -74,7 +72,7 @@ def create_user(
     if db.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(f"a user with email {email} already exists", field="email")
     if password is not None:
-        check_password_strength(password)
+        check_password_strength(password, email=email, name=display_name)
     user = User(
         email=email,
         display_name=display_name.strip()[:120] or email,
@@ -89,11 +87,11 @@ def create_user(
     return user
 
 
-def check_password_strength(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise Invalid(f"the password must have at least {MIN_PASSWORD_LENGTH} characters", field="password")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise Invalid(f"the password must have at most {MAX_PASSWORD_LENGTH} characters", field="password")
+def check_password_strength(password: str, *, email: str, name: str) -> None:
+    """Raises Invalid saying why the password is refused (see app.auth.passwords)."""
+    reason = passwords.problem(password, email=email, name=name)
+    if reason is not None:
+        raise Invalid(reason, field="password")
 
 
 def get_user_by_email(db: Session, email: str) -> User | None:
@@ -147,58 +145,91 @@ def authenticate_password(db: Session, *, email: str, password: str) -> User | N
     return user
 
 
-def set_password(db: Session, *, user: User, password: str, actor: User | None) -> None:
-    """Set a password (an operator's reset); every session of the user ends."""
-    check_password_strength(password)
+@dataclass(frozen=True)
+class Ended:
+    """What a password change or reset ended: the other sessions, and every API token."""
+
+    sessions: int
+    tokens: int
+
+    def sentence(self, *, other: bool = True) -> str:
+        which = "other session" if other else "session"
+        parts = [f"{self.sessions} {which}{'s' if self.sessions != 1 else ''} signed out"] if self.sessions else []
+        if self.tokens:
+            parts.append(f"{self.tokens} API token{'s' if self.tokens != 1 else ''} revoked (create new ones)")
+        return "; ".join(parts)
+
+
+def set_password(db: Session, *, user: User, password: str, actor: User | None) -> Ended:
+    """Set a password (an operator's reset); every session and API token of the user ends."""
+    check_password_strength(password, email=user.email, name=user.display_name)
     user.password_hash = hash_password(password)
-    revoke_sessions(db, user_id=user.id)
+    ended = Ended(revoke_sessions(db, user_id=user.id),
+                  revoke_tokens(db, user_id=user.id, reason=TokenRevoked.password_reset))
     audit.record(db, action="password.changed", actor_id=actor.id if actor else None, object_type="user",
-                 object_id=user.id, data={"by": "self" if actor and actor.id == user.id else "operator"})
+                 object_id=user.id, data={"by": "self" if actor and actor.id == user.id else "operator",
+                                          "sessions_ended": ended.sessions, "tokens_revoked": ended.tokens})
+    return ended
 
 
 def change_password(db: Session, *, user: User, current: str, new: str, keep: UserSession | None, ip: str,
-                    settings: Settings) -> int:
+                    settings: Settings) -> Ended:
     """The user's own change: the current password is checked (and throttled like a login).
 
-    Every other session of the user ends; returns how many. Raises ThrottledLogin, Invalid.
+    Every other session and every API token of the user ends. Raises ThrottledLogin, Invalid. Tries are
+    counted on the session's own key (a logged-in browser is a known device): a stranger's guesses that
+    lock the account must not stop its owner from changing the password.
     """
-    verdict = throttle.check(db, email=user.email, ip=ip, settings=settings)
+    device = f"session-{keep.id}" if keep is not None else None
+    verdict = throttle.check(db, email=user.email, ip=ip, settings=settings, device=device)
     if not verdict.allowed:
         raise ThrottledLogin(verdict)
     if not verify_password(user.password_hash, current):
-        throttle.record(db, email=user.email, ip=ip, succeeded=False, settings=settings)
+        throttle.record(db, email=user.email, ip=ip, succeeded=False, settings=settings, device=device)
         audit.record(db, action="password.change_failed", actor_id=user.id, object_type="user", object_id=user.id,
                      ip=ip)
         raise Invalid("the current password is wrong", field="current_password")
     if new == current:
         raise Invalid("the new password must differ from the current one", field="new_password")
-    check_password_strength(new)
+    check_password_strength(new, email=user.email, name=user.display_name)
     user.password_hash = hash_password(new)
-    ended = revoke_sessions(db, user_id=user.id, keep=keep)
+    ended = Ended(revoke_sessions(db, user_id=user.id, keep=keep),
+                  revoke_tokens(db, user_id=user.id, reason=TokenRevoked.password_changed))
     audit.record(db, action="password.changed", actor_id=user.id, object_type="user", object_id=user.id,
-                 data={"by": "self", "sessions_ended": ended}, ip=ip)
+                 data={"by": "self", "sessions_ended": ended.sessions, "tokens_revoked": ended.tokens}, ip=ip)
     return ended
 
 
 # ---- login and sessions --------------------------------------------------------------------------------
 
-def login(db: Session, *, email: str, password: str, ip: str, settings: Settings) -> User | None:
+def login(db: Session, *, email: str, password: str, ip: str, settings: Settings,
+          device: tuple[int, str] | None = None) -> User | None:
     """Check a login, recording the attempt; None for any failure (the reason is not revealed).
 
-    Raises ThrottledLogin, before any password is checked, while the account or address is throttled.
+    `device`: (account id, device id) of the browser's known-device cookie (app.auth.devices); when it
+    is the account's, the try is throttled on the device's key only. Raises ThrottledLogin, before any
+    password is checked, while the try's keys are throttled.
     """
     email = normalize_email(email)
-    verdict = throttle.check(db, email=email, ip=ip, settings=settings)
+    known_device = _device_of(db, email, device)
+    verdict = throttle.check(db, email=email, ip=ip, settings=settings, device=known_device)
     if not verdict.allowed:
         audit.record(db, action="login.throttled", data=_attempted(email), ip=ip)
         raise ThrottledLogin(verdict)
     user = authenticate_password(db, email=email, password=password)
-    throttle.record(db, email=email, ip=ip, succeeded=user is not None, settings=settings)
+    throttle.record(db, email=email, ip=ip, succeeded=user is not None, settings=settings, device=known_device)
     if user is None:
         known = get_user_by_email(db, email)
         audit.record(db, action="login.failed", actor_id=known.id if known else None, object_type="user",
                      object_id=known.id if known else None, data=_attempted(email), ip=ip)
     return user
+
+
+def _device_of(db: Session, email: str, device: tuple[int, str] | None) -> str | None:
+    if device is None:
+        return None
+    account = db.scalar(select(User.id).where(User.email == email))
+    return device[1] if account == device[0] else None
 
 
 def _attempted(email: str) -> dict[str, str]:
@@ -261,6 +292,16 @@ def revoke_sessions(db: Session, *, user_id: int, keep: UserSession | None = Non
     if keep is not None:
         query = query.where(UserSession.id != keep.id)
     result = db.execute(query.values(revoked_at=utcnow()).execution_options(synchronize_session="fetch"))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def revoke_tokens(db: Session, *, user_id: int, reason: TokenRevoked) -> int:
+    """Revoke every live API token of the user (a password change or reset); returns how many."""
+    now = utcnow()
+    query = update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None),
+                                   ApiToken.expires_at > now)
+    result = db.execute(query.values(revoked_at=now, revoked_reason=reason)
+                        .execution_options(synchronize_session="fetch"))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

@@ -9,6 +9,11 @@ An address gets twice the account limit (a factory floor shares one address). A 
 account's count, not the address's (one valid account must not launder an attacker's address).
 A refused try is not counted and costs no password hash, so hammering a lock does not extend it.
 
+A try from a known device of the account (app.auth.devices: a browser that logged in to it before)
+is judged and counted on the device's own key, with the account's limit, instead of the account's
+and the address's: strangers' guesses cannot lock the owner out of the browsers they use, and the
+owner's typos on them do not add to the account's or the address's count.
+
 Tries of one account or from one address are serialized (`check` takes a transaction lock per key
 that the caller's commit releases): without it, a burst of parallel tries would all pass the check
 before the first failure is recorded. SQLite's transactions already run one at a time; Postgres gets
@@ -33,7 +38,7 @@ ADDRESS_FACTOR = 2
 MAX_DELAY = timedelta(minutes=5)
 RETENTION = timedelta(days=1)
 PRUNE_EVERY = 1000
-_ACCOUNT_LOCK, _ADDRESS_LOCK = 0x1061, 0x1062  # advisory lock namespaces (two-int form)
+_ACCOUNT_LOCK, _ADDRESS_LOCK, _DEVICE_LOCK = 0x1061, 0x1062, 0x1063  # advisory lock namespaces (two-int form)
 
 
 @dataclass(frozen=True)
@@ -54,21 +59,28 @@ class Verdict:
                "and try again."
 
 
-def check(db: Session, *, email: str, ip: str, settings: Settings) -> Verdict:
-    """Whether a login try for `email` from `ip` may go ahead now. Holds the account's and the
-    address's turn until the caller's transaction ends: record the try in the same transaction."""
-    _serialize(db, email=email, ip=ip)
+def check(db: Session, *, email: str, ip: str, settings: Settings, device: str | None = None) -> Verdict:
+    """Whether a login try for `email` from `ip` (from a known `device` of the account, if given) may
+    go ahead now. Holds the keys' turn until the caller's transaction ends: record the try in the same
+    transaction."""
     now = utcnow()
     window = timedelta(minutes=settings.login_window_minutes)
     limit = settings.login_max_failures
+    if device is not None:
+        _lock(db, ((_DEVICE_LOCK, device),))
+        return _verdict(db, LoginAttempt.device == device, limit, now, window, None)
+    _lock(db, ((_ACCOUNT_LOCK, email), (_ADDRESS_LOCK, ip)))  # always this order: no deadlock
     since_success = _last_success(db, email, now - window)
-    account = _verdict(db, LoginAttempt.email == email, limit, now, window, since_success)
-    address = _verdict(db, LoginAttempt.ip == ip, limit * ADDRESS_FACTOR, now, window, None)
+    stranger = LoginAttempt.device.is_(None)
+    account = _verdict(db, (LoginAttempt.email == email) & stranger, limit, now, window, since_success)
+    address = _verdict(db, (LoginAttempt.ip == ip) & stranger, limit * ADDRESS_FACTOR, now, window, None)
     return max(account, address, key=lambda v: (v.locked, v.retry_after))
 
 
-def record(db: Session, *, email: str, ip: str, succeeded: bool, settings: Settings) -> None:
-    attempt = LoginAttempt(email=email[:254], ip=ip[:64], succeeded=succeeded, created_at=utcnow())
+def record(db: Session, *, email: str, ip: str, succeeded: bool, settings: Settings,
+           device: str | None = None) -> None:
+    attempt = LoginAttempt(email=email[:254], ip=ip[:64], succeeded=succeeded, created_at=utcnow(),
+                           device=device)
     db.add(attempt)
     db.flush()
     keep = max(RETENTION, timedelta(minutes=settings.login_window_minutes))
@@ -78,10 +90,10 @@ def record(db: Session, *, email: str, ip: str, succeeded: bool, settings: Setti
         db.execute(delete(LoginAttempt).where(LoginAttempt.created_at < utcnow() - keep))
 
 
-def _serialize(db: Session, *, email: str, ip: str) -> None:
+def _lock(db: Session, keys: tuple[tuple[int, str], ...]) -> None:
     if db.get_bind().dialect.name != "postgresql":
         return  # SQLite: BEGIN IMMEDIATE already runs one transaction at a time
-    for namespace, key in ((_ACCOUNT_LOCK, email), (_ADDRESS_LOCK, ip)):  # always this order: no deadlock
+    for namespace, key in keys:
         db.execute(text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:key))"),
                    {"namespace": namespace, "key": key})
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.auth import service
+from app.auth import devices, service
 from app.auth.deps import ANON_CSRF_COOKIE, SESSION_COOKIE, client_ip, current_principal, public, settings_of
 from app.core.db import DbSession
 from app.core.security import sign
@@ -59,8 +59,10 @@ def login(
     next: Annotated[str, Form(max_length=2048)] = "/",
 ) -> Response:
     settings = settings_of(request)
+    device = devices.claim(request.app.state.secret_key, request.cookies.get(devices.COOKIE))
     try:
-        user = service.login(db, email=email, password=password, ip=client_ip(request), settings=settings)
+        user = service.login(db, email=email, password=password, ip=client_ip(request), settings=settings,
+                             device=device)
     except service.ThrottledLogin as exc:
         db.commit()  # keep the audit record of the refused try
         page = LoginPage(next=safe_next(next), email=email, error=exc.message)
@@ -86,6 +88,10 @@ def login(
         path="/",
     )
     response.delete_cookie(ANON_CSRF_COOKIE, path="/")
+    if device is None or device[0] != user.id:  # this browser is now a known device of the account
+        response.set_cookie(devices.COOKIE, devices.issue(request.app.state.secret_key, user_id=user.id),
+                            max_age=devices.MAX_AGE_SECONDS, httponly=True, samesite="lax", path=devices.PATH,
+                            secure=settings.secure_cookies or request.url.scheme == "https")
     return response
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.pool import NullPool
 from app.backup.archive import CHECKSUMS, HEADER, MANIFEST, BackupError, TarWriter, media_member, table_member
 from app.backup.manifest import FORMAT, FORMAT_VERSION, Progress, sealed
 from app.backup.rows import TableCodec, dump_lines
+from app.backup.signing import signed
 from app.core import migrate
 from app.core.db import SQLITE_BUSY_TIMEOUT_MS, utcnow
 from app.core.storage import Storage
@@ -115,8 +116,8 @@ class Sums:
 
 
 def write_backup(engine: Engine, storage: Storage, handle: BinaryIO, work: Path, *, tables: list[Table],
-                 skipped_prefixes: tuple[str, ...], progress: Progress) -> BackupSummary:
-    """Write the whole archive to `handle` (see the module docstring)."""
+                 skipped_prefixes: tuple[str, ...], key: bytes, progress: Progress) -> BackupSummary:
+    """Write the whole archive to `handle` (see the module docstring), its manifest signed with `key`."""
     job = _Backup(TarWriter(handle), work, progress)
     try:
         with snapshot(engine) as connection:
@@ -137,7 +138,7 @@ def write_backup(engine: Engine, storage: Storage, handle: BinaryIO, work: Path,
                     "media": {"objects": summary.media_objects, "bytes": summary.media_bytes,
                               "missing": summary.missing_media},
                     "listed": listed, "checksums": {"file": CHECKSUMS, "sha256": job.sums.finish()}}
-        job.writer.add_bytes(MANIFEST, sealed(manifest))
+        job.writer.add_bytes(MANIFEST, sealed(signed(manifest, key)))
         job.writer.close()
         summary.members = listed + 2
         progress(job.done, job.total, "done")

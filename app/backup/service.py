@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +29,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 import app.models  # noqa: F401  (every table in Base.metadata)
+from app.backup import signing
 from app.backup.archive import ArchiveCorrupt, BackupError, ChecksumMismatch
 from app.backup.dump import BackupSummary, write_backup
 from app.backup.load import Applied, Apply, read_header, reset_sequences, verify
 from app.backup.manifest import Progress, no_progress
+from app.backup.signing import NotAuthentic
 from app.core import migrate
 from app.core.db import Base
 from app.core.storage import Storage
@@ -39,8 +42,8 @@ from app.core.storage import Storage
 SKIPPED_TABLES = ("dataset_exports",)
 SKIPPED_PREFIXES = ("exports/",)
 
-__all__ = ["ArchiveCorrupt", "BackupError", "ChecksumMismatch", "SchemaMismatch", "TargetNotEmpty", "backup",
-           "restore"]
+__all__ = ["ArchiveCorrupt", "BackupError", "ChecksumMismatch", "NotAuthentic", "SchemaMismatch", "TargetNotEmpty",
+           "backup", "restore"]
 
 
 class TargetNotEmpty(BackupError):
@@ -60,6 +63,7 @@ class RestoreSummary:
     rows: dict[str, int]
     media_objects: int
     media_bytes: int
+    signed_by: str | None  # the id of the backup key that signed the archive; None: unsigned, restored as it is
 
 
 def backed_up_tables() -> list[Table]:
@@ -72,8 +76,10 @@ def _engine_of(db: Session) -> Engine:
     return bind if isinstance(bind, Engine) else bind.engine
 
 
-def backup(db: Session, *, storage: Storage, out_path: Path, progress: Progress = no_progress) -> BackupSummary:
-    """Write a backup of the database behind `db` and of `storage` to `out_path`, atomically.
+def backup(db: Session, *, storage: Storage, out_path: Path, key: bytes,
+           progress: Progress = no_progress) -> BackupSummary:
+    """Write a backup of the database behind `db` and of `storage` to `out_path`, atomically, signed with
+    `key` (the instance's backup key: app/backup/signing.py).
 
     The rows come from one snapshot read on a connection of its own (work `db` has not committed is
     not in it); a crash leaves at most a hidden `.part` file beside `out_path`. Raises BackupError when
@@ -86,7 +92,7 @@ def backup(db: Session, *, storage: Storage, out_path: Path, progress: Progress 
     try:
         with os.fdopen(fd, "wb") as handle, tempfile.TemporaryDirectory(prefix="concord-backup-") as work:
             summary = write_backup(_engine_of(db), storage, handle, Path(work), tables=backed_up_tables(),
-                                   skipped_prefixes=SKIPPED_PREFIXES, progress=progress)
+                                   skipped_prefixes=SKIPPED_PREFIXES, key=key, progress=progress)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, out_path)
@@ -96,12 +102,14 @@ def backup(db: Session, *, storage: Storage, out_path: Path, progress: Progress 
     return summary
 
 
-def restore(db: Session, *, storage: Storage, archive: Path, progress: Progress = no_progress) -> RestoreSummary:
+def restore(db: Session, *, storage: Storage, archive: Path, keys: Sequence[bytes], unsigned_ok: bool = False,
+            progress: Progress = no_progress) -> RestoreSummary:
     """Restore `archive` into the empty database behind `db` and into `storage`; flushes, never commits.
 
     Refuses, having written nothing, with SchemaMismatch unless the database is at the archive's schema
     revision (and that is this Concord's head), TargetNotEmpty if any table holds a row, ArchiveCorrupt
-    for a file that is not a whole, readable Concord backup and ChecksumMismatch for a damaged member.
+    for a file that is not a whole, readable Concord backup, ChecksumMismatch for a damaged member and
+    NotAuthentic unless one of `keys` signed it (or it is unsigned and `unsigned_ok`).
     Media go into storage before the caller commits the rows: a failed commit leaves orphan files
     (`concord fsck --fix` removes them), never a row without its file.
     """
@@ -117,6 +125,7 @@ def restore(db: Session, *, storage: Storage, archive: Path, progress: Progress 
         if (manifest.get("schema_revision"), manifest.get("created_at")) != (
                 header.get("schema_revision"), header.get("created_at")):
             raise ArchiveCorrupt("the manifest does not belong to this archive's header")
+        signed_by = signing.check(manifest, keys, unsigned_ok=unsigned_ok)
         tables = backed_up_tables()
         try:
             applied = Apply(db.connection(), storage, tables, sums, Path(work)).run(archive, progress, size, 2 * size)
@@ -126,7 +135,7 @@ def restore(db: Session, *, storage: Storage, archive: Path, progress: Progress 
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise BackupError(f"the rows could not be restored ({reason}); nothing was committed") from None
     return RestoreSummary(str(header["schema_revision"]), str(header.get("created_at")), applied.rows,
-                          applied.media_objects, applied.media_bytes)
+                          applied.media_objects, applied.media_bytes, signed_by)
 
 
 def check_target(db: Session, revision: str) -> None:

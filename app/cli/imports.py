@@ -16,6 +16,8 @@ from app.cli import _common
 from app.core.errors import ConcordError
 from app.core.storage import make_storage
 from app.images import bulk, imports, service, uploads
+from app.images import metadata as metadata_rows
+from app.images.import_accounts import Accounts, read_mapping
 from app.images.importers import coco as coco_parser
 from app.images.importers import labelstudio
 from app.images.importers.jsonfile import read_json
@@ -28,7 +30,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 def read_metadata(path: Path | None) -> dict[str, dict[str, Any]]:
-    """metadata.csv: a `file_name` column (or `image`) and any others (line, camera, shift, batch...)."""
+    """metadata.csv: a `file_name` column (or `image`: the path under the folder, or a bare name only one
+    file has) and any others (line, camera, shift, batch...); a file named twice stops the import."""
     if path is None:
         return {}
     try:
@@ -37,12 +40,15 @@ def read_metadata(path: Path | None) -> dict[str, dict[str, Any]]:
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         _common.fail(f"cannot read {path}: {exc}")
     out: dict[str, dict[str, Any]] = {}
+    lines: dict[str, int] = {}
     for n, row in enumerate(rows, start=2):
-        name = (row.get("file_name") or row.get("image") or "").strip()
+        name = metadata_rows.normalize(row.get("file_name") or row.get("image") or "")
         if not name:
             _common.fail(f"{path.name} line {n}: no file_name (the first column must name the image file)")
+        if name in out:
+            _common.fail(f"{path.name} line {n}: {name} is described on line {lines[name]} already; keep one row")
         meta = {k: v for k, v in row.items() if k not in ("file_name", "image") and k and v is not None}
-        out[Path(name.replace("\\", "/")).name] = uploads.clean_meta(meta, field=f"{path.name}:{n}")
+        out[name], lines[name] = uploads.clean_meta(meta, field=f"{path.name}:{n}"), n
     return out
 
 
@@ -67,7 +73,10 @@ def import_images(
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         _common.fail(f"no image files ({', '.join(sorted(FORMATS))}) under {directory}")
-    sources = [bulk.Source(path=p, file_name=p.name, meta=meta_by_name.get(p.name, {})) for p in files]
+    relative = {p: p.relative_to(directory).as_posix() for p in files}
+    assigned = _parse(lambda: metadata_rows.assign(meta_by_name, relative.values(), source=metadata.name)) \
+        if metadata else {}
+    sources = [bulk.Source(path=p, file_name=p.name, meta=assigned.get(relative[p], {})) for p in files]
     counts = {"stored": 0, "duplicate": 0, "refused": 0}
     refused: list[dict[str, Any]] = []
     with _common.session() as db, _common.progress() as bar:
@@ -120,11 +129,23 @@ def import_labelstudio(
     metadata: Path | None = typer.Option(None, exists=True, dir_okay=False, help="CSV: file_name,line,camera,..."),
     gold: Path | None = typer.Option(None, exists=True, dir_okay=False, help="gold.json: images with known answers"),
     create_classes: bool = typer.Option(False, help="Add classes the export uses that the project lacks"),
+    skip_existing: bool = typer.Option(False, help="Import the answers not in the project yet, skipping the others"),
+    match_existing: bool = typer.Option(
+        False, help="Attribute answers to existing Concord accounts with the export's emails"
+    ),
+    accounts: Path | None = typer.Option(
+        None, exists=True, dir_okay=False, help="CSV source,account: whose answers go to which Concord account"
+    ),
     workers: int = typer.Option(bulk.default_workers(), min=1, max=32, help="Decoding processes"),
 ) -> None:
-    """Import a Label Studio export: images, every labeler's answers (choices and rectangles), all or nothing."""
+    """Import a Label Studio export: images, every labeler's answers (choices and rectangles), all or nothing.
+
+    Answers go to accounts made for their authors (inactive, no password); to an existing account
+    only with --match-existing or a mapping file (--accounts). The report lists every account and
+    membership. An answer in the project already stops the import, unless --skip-existing."""
     parsed = _parse(lambda: labelstudio.load(tasks))
     gold_items = _parse(lambda: read_json(gold, field="gold")) if gold else None
+    mapping = _parse(lambda: read_mapping(accounts)) if accounts else {}
     _run_import(
         project,
         lambda db, found, settings, storage, report, tick: imports.import_labelstudio(
@@ -137,6 +158,8 @@ def import_labelstudio(
             metadata=read_metadata(metadata),
             gold=gold_items,
             create_classes=create_classes,
+            accounts=Accounts(match_existing=match_existing, mapping=mapping),
+            skip_existing=skip_existing,
             workers=workers,
             progress=tick,
             report=report,
@@ -152,6 +175,7 @@ def import_coco(
     labeler: str = typer.Option(..., help="Email of the person these labels are from (created inactive if new)"),
     metadata: Path | None = typer.Option(None, exists=True, dir_okay=False, help="CSV: file_name,line,camera,..."),
     create_classes: bool = typer.Option(False, help="Add categories the project lacks as classes"),
+    skip_existing: bool = typer.Option(False, help="Import the answers not in the project yet, skipping the others"),
     workers: int = typer.Option(bulk.default_workers(), min=1, max=32, help="Decoding processes"),
 ) -> None:
     """Import a COCO detection file as one labeler's answers, with its images, all or nothing."""
@@ -170,6 +194,7 @@ def import_coco(
             labeler_email=labeler,
             metadata=read_metadata(metadata),
             create_classes=create_classes,
+            skip_existing=skip_existing,
             workers=workers,
             progress=tick,
             report=report,
@@ -200,6 +225,9 @@ def _run_import(project: str, run: Any) -> None:
             db.commit()
         except BaseException as exc:
             imports.discard(db, storage, report)
+            if isinstance(exc, imports.KnownAnswers):  # the counts say what is known and what is new
+                _json({"project": found.id, "imported": False, **report.as_json()})
+                _common.fail(exc.message)
             if isinstance(exc, ConcordError):
                 _common.fail(f"{exc.message} — nothing was imported")
             raise

@@ -32,14 +32,14 @@ def set_password(
     email: str = typer.Option(..., help="Login email"),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input"),
 ) -> None:
-    """Set a user's password (the operator's reset: no email is sent; all their sessions end)."""
+    """Set a user's password (the operator's reset: no email is sent; all their sessions and API tokens end)."""
     if not password_stdin:
         _common.fail("give the password on standard input with --password-stdin (never on the command line)")
     password = read_password_stdin()
     with session() as db:
-        service.set_password(db, user=_common.user(db, email), password=password, actor=None)
+        ended = service.set_password(db, user=_common.user(db, email), password=password, actor=None)
         db.commit()
-        console.print(f"password of {email} set; their sessions ended")
+        console.print(f"password of {email} set; {ended.sentence(other=False) or 'they had no session or API token'}")
 
 
 @user_app.command("list")

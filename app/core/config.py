@@ -20,7 +20,11 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/concord.db"  # embedded default; Postgres in production
     data_dir: Path = Path("var")
     secret_key: SecretStr | None = None  # None: generated once into data_dir/secret_key
+    backup_key: SecretStr | None = None  # signs backups; None: derived from the secret key (app/backup/signing.py)
     base_url: str = "http://127.0.0.1:8000"
+    # Behind a reverse proxy: believe X-Forwarded-For/-Proto/-Host only from these peers (app/core/proxy.py)
+    proxy_headers: bool = False  # `concord serve --proxy-headers` turns it on
+    trusted_proxies: str = "127.0.0.1,::1"  # addresses or networks, comma-separated
     # Postgres calls made by the web app that take longer fail with a 503 (a hung or blackholed
     # database must not hang requests); workers and the CLI have no such limit.
     db_deadline_seconds: float = Field(default=8.0, gt=0)
@@ -31,6 +35,8 @@ class Settings(BaseSettings):
     secure_cookies: bool = False  # set true when served over https
     login_max_failures: int = Field(default=10, ge=1)  # per account or address, per window
     login_window_minutes: int = Field(default=15, ge=1)
+    # API tokens: each expires after the days chosen at creation, at most this many (finding 1 of issue 16)
+    token_max_days: int = Field(default=90, ge=1, le=3650)
 
     # Limits on what people send us
     max_upload_bytes: int = Field(default=50 * 2**20, ge=1024)  # one image file

@@ -13,6 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from app.core.db_guards import add_deadline, add_fair_write_queue
+from app.core.private import private_sqlite_file
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POSTGRES_CONNECT_TIMEOUT_S = 5
@@ -60,6 +61,7 @@ def make_engine(url: str, *, deadline_seconds: float | None = None, **kwargs: An
     """An engine for `url`. `deadline_seconds` bounds every Postgres call (web servers set it; long
     jobs and the CLI do not): past it the connection is dropped and the caller gets an error."""
     if url.startswith("sqlite"):
+        private_sqlite_file(url)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         add_fair_write_queue(engine, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)

@@ -63,19 +63,10 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
-# The API explorer's assets come from a CDN; that page shows no user content.
-DOCS_CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self' https://cdn.jsdelivr.net; "
-    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-)
-
-
 def security_headers(path: str, scheme: str) -> list[tuple[bytes, bytes]]:
     """The headers every response carries (HSTS only over https, where a browser honours it)."""
-    csp = DOCS_CONTENT_SECURITY_POLICY if path == "/docs" else CONTENT_SECURITY_POLICY
     headers = [
-        (b"content-security-policy", csp.encode()),
+        (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"same-origin"),
@@ -112,7 +103,7 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 own = message.get("headers", [])
-                replaced = {k for k, _ in ours if k != b"content-security-policy" or path == "/docs"}
+                replaced = {k for k, _ in ours if k != b"content-security-policy"}
                 headers = [(k, v) for k, v in own if k.lower() not in replaced] + ours
                 if all(k.lower() != b"cache-control" for k, _ in own) and not path.startswith("/static/"):
                     headers.append((b"cache-control", b"no-store"))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
@@ -12,6 +13,7 @@ from app.core import migrate
 from app.core.config import EXAMPLE_SECRET_KEY, MIN_SECRET_KEY_LENGTH, Settings
 from app.core.db import make_engine
 from app.core.errors import ConfigError
+from app.core.private import private_dir
 
 
 def check_settings(settings: Settings) -> None:
@@ -42,7 +44,7 @@ def check_secret_key(key: str) -> None:
 
 def _check_writable(settings: Settings) -> None:
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         with tempfile.NamedTemporaryFile(dir=settings.data_dir):
             pass
     except OSError as exc:
@@ -52,7 +54,7 @@ def _check_writable(settings: Settings) -> None:
         if db_path and db_path != ":memory:":
             parent = os.path.dirname(os.path.abspath(db_path))
             try:
-                os.makedirs(parent, exist_ok=True)
+                private_dir(Path(parent))
             except OSError as exc:
                 raise ConfigError("CONCORD_DATABASE_URL", f"cannot create {parent} ({exc.strerror})") from None
 

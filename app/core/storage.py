@@ -22,6 +22,7 @@ from fastapi import Depends, Request
 
 from app.core.config import Settings
 from app.core.errors import ConcordError, ConfigError
+from app.core.private import private_dir
 
 CHUNK = 1024 * 1024
 TEMP_PREFIX = ".tmp-"  # LocalStorage's half-written files; never listed as keys
@@ -88,8 +89,7 @@ class Storage(Protocol):
 
 class LocalStorage:
     def __init__(self, root: Path) -> None:
-        self.root = root.resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(root).resolve()
 
     def path(self, key: str) -> Path:
         """The file behind `key`, which must stay inside the root (no `..`, no absolute keys)."""

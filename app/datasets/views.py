@@ -45,7 +45,7 @@ def freeze(request: Request, access: AdminAccess, db: DbSession,
         return render(request, "datasets/index.html", page, status_code=exc.status_code)
     db.commit()
     if isinstance(made, Job):
-        message = f"Freezing {form.name.strip()!r} in the background; the version opens from here when it is done"
+        message = "Freezing the version in the background; it opens from here when it is done"
         return redirect_with_flash(request, f"/projects/{access.project.id}/jobs/{made.id}", message)
     message = f"Version {made.number} frozen: {made.counts['items']} images"
     return redirect_with_flash(request, f"/projects/{access.project.id}/datasets/{made.id}", message)

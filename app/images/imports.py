@@ -6,10 +6,12 @@ under its content key; a refused image stops the import. Rows go into the caller
 the caller commits, or rolls back and calls `discard`, which also removes the files written (no
 partial import).
 
-Imported answers keep their author (accounts are created inactive, without a password, when they do
-not exist), their time and duration, and an idempotency key derived from the source, so importing the
-same file twice adds nothing. Each image's `slots_taken` counts its imported answers, so the queue
-only asks for the labels still missing.
+Imported answers keep their author (see app/images/import_accounts.py for who that may be), their
+time and duration, and an idempotency key that says what the answer is (app/images/import_answers.py).
+An import that would store fewer answers than its file holds, because some are in the project already,
+is refused whole (`KnownAnswers`, saying how many) unless the admin asked to skip those
+(`skip_existing`); the report then counts them. Each image's `slots_taken` counts its imported
+answers, so the queue only asks for the labels still missing.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from sqlalchemy.orm import Session
 from app.auth.models import User
 from app.core import audit
 from app.core.config import Settings
-from app.core.errors import Invalid
+from app.core.errors import Conflict, Invalid
 from app.core.storage import Storage
-from app.images import bulk, import_answers, service
+from app.images import bulk, import_accounts, import_answers, service
+from app.images import metadata as metadata_rows
+from app.images.import_accounts import Accounts
 from app.images.importers.coco import CocoSet
 from app.images.importers.labelstudio import Parsed
 from app.images.importers.paths import ImagesRoot
@@ -41,20 +45,31 @@ def _no_progress(done: int, total: int, message: str) -> None:
     pass
 
 
+class KnownAnswers(Conflict):
+    """Some answers of the file are in the project already: storing the rest would import fewer
+    answers than the file holds, which is done only when the admin asks (`skip_existing`)."""
+
+
 @dataclass
 class ImportReport:
     batch_id: int | None = None
     images: int = 0
     images_new: int = 0
     images_existing: int = 0
-    annotations: int = 0
-    annotations_existing: int = 0
+    answers_in_file: int = 0  # people's answers the file holds (cancelled ones are not answers)
+    annotations: int = 0  # stored now
+    annotations_existing: int = 0  # in the project already: skipped (skip_existing) or the import refused
+    annotations_as_history: int = 0  # stored beneath the labeler's newer live answer of the image
     boxes: int = 0
     users_created: list[str] = field(default_factory=list)
+    accounts: list[dict[str, Any]] = field(default_factory=list)  # every account answers went to, and how
+    accounts_unused_mappings: list[str] = field(default_factory=list)
+    memberships_created: list[dict[str, Any]] = field(default_factory=list)
     classes_created: list[str] = field(default_factory=list)
     gold: int = 0
     ignored_results: int = 0
     cancelled: int = 0
+    predictions_ignored: int = 0
     written_keys: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -64,8 +79,9 @@ class ImportReport:
 
 @dataclass(frozen=True)
 class Entry:
-    """One image of the import with its answers: (email, user id, name, class, [(box, class)],
-    source key, created_at, duration ms)."""
+    """One image of the import with its answers: dicts of `kind` (ls, coco), `source` (the author as
+    the file names them), `where`, email, user id, name, class, boxes [(box, class, where)],
+    `legacy_key` (the key of imports made before content keys), created_at, duration ms."""
 
     reference: str
     field: str
@@ -83,6 +99,8 @@ class Context:
     progress: Progress
     workers: int
     report: ImportReport = field(default_factory=ImportReport)
+    accounts: Accounts = field(default_factory=Accounts)
+    skip_existing: bool = False
 
 
 def import_labelstudio(
@@ -97,30 +115,38 @@ def import_labelstudio(
     metadata: dict[str, dict[str, Any]] | None = None,
     gold: Sequence[dict[str, Any]] | None = None,
     create_classes: bool = False,
+    accounts: Accounts | None = None,
+    skip_existing: bool = False,
     workers: int = 1,
     progress: Progress = _no_progress,
     report: ImportReport | None = None,
 ) -> ImportReport:
-    """Import a parsed Label Studio export (flushes, never commits). Raises Invalid naming the field;
-    pass your own `report` to learn which files were written when it does (see `discard`)."""
+    """Import a parsed Label Studio export (flushes, never commits). Raises Invalid naming the field,
+    KnownAnswers (see the module); pass your own `report` to learn which files were written when it
+    does (see `discard`)."""
     entries = []
     for i, task in enumerate(parsed.tasks):
         answers = [
             {
+                "kind": "ls",
+                "source": a.email or str(a.user_id),
+                "where": f"{a.where}.completed_by",
                 "email": a.email,
                 "user_id": a.user_id,
                 "name": a.display_name,
                 "class": a.choice,
                 "boxes": [(b, b.label, f"tasks[{i}].annotations") for b in a.boxes],
-                "key": f"ls:{task.task_id}:{a.source_id}"[:64],
+                "legacy_key": f"ls:{task.task_id}:{a.source_id}"[:64],
                 "created_at": a.created_at,
                 "duration_ms": round(a.lead_time_s * 1000) if a.lead_time_s is not None else None,
             }
             for a in task.answers
         ]
         entries.append(Entry(reference=task.image, field=f"tasks[{i}].data", meta=dict(task.meta), answers=answers))
-    ctx = Context(db, storage, settings, project, actor, progress, workers, report or ImportReport())
+    ctx = Context(db, storage, settings, project, actor, progress, workers, report or ImportReport(),
+                  accounts or Accounts(), skip_existing)
     ctx.report.ignored_results, ctx.report.cancelled = parsed.ignored_results, parsed.cancelled
+    ctx.report.predictions_ignored = parsed.predictions
     return _run(
         ctx,
         entries,
@@ -145,27 +171,35 @@ def import_coco(
     actor: User | None = None,
     metadata: dict[str, dict[str, Any]] | None = None,
     create_classes: bool = False,
+    skip_existing: bool = False,
     workers: int = 1,
     progress: Progress = _no_progress,
     report: ImportReport | None = None,
 ) -> ImportReport:
-    """Import a COCO detection file as one labeler's answers. The image class is `image_labels`'
-    entry when the file has one, else the class of the largest box, else the project's OK class."""
+    """Import a COCO detection file as the answers of the labeler the admin names (an existing account
+    of that email receives them: the admin named it). The image class is `image_labels`' entry when
+    the file has one, else the class of the largest box, else the project's OK class."""
     entries = []
+    email = labeler_email.strip().lower()
     for i, image in enumerate(coco.images):
         answer = {
-            "email": labeler_email.strip().lower(),
+            "kind": "coco",
+            "source": email,
+            "where": "labeler",
+            "explicit": True,
+            "email": email,
             "user_id": None,
             "name": labeler_email,
             "class": image.label,
             "boxes": [(b, b.category, f"images[{i}]") for b in image.boxes],
-            "key": f"coco:{image.coco_id}",
+            "legacy_key": f"coco:{image.coco_id}",
             "created_at": None,
             "duration_ms": None,
             "derive_class": image.label is None,
         }
         entries.append(Entry(reference=image.file_name, field=f"images[{i}].file_name", meta={}, answers=[answer]))
-    ctx = Context(db, storage, settings, project, actor, progress, workers, report or ImportReport())
+    ctx = Context(db, storage, settings, project, actor, progress, workers, report or ImportReport(),
+                  Accounts(), skip_existing)
     return _run(
         ctx,
         entries,
@@ -191,9 +225,14 @@ def _run(
 ) -> ImportReport:
     class_ids = _class_ids(ctx, entries, gold, create_classes)
     paths = [root.resolve(e.reference, field=e.field) for e in entries]
-    images = _store_images(ctx, entries, paths, metadata or {}, source)
-    users = import_answers.authors(ctx, entries)
+    relative = {path: path.relative_to(root.root).as_posix() for path in paths}
+    assigned = metadata_rows.assign(metadata or {}, relative.values())
+    meta_by_path = {path: assigned.get(name, {}) for path, name in relative.items()}
+    images = _store_images(ctx, entries, paths, meta_by_path, source)
+    users = import_accounts.authors(ctx, entries, ctx.accounts)
+    ctx.report.answers_in_file = sum(len(entry.answers) for entry in entries)
     import_answers.add_annotations(ctx, entries, images, users, class_ids, percent=percent)
+    _refuse_a_partial_import(ctx.report, skip=ctx.skip_existing)
     if gold:
         import_answers.mark_gold(ctx, gold, entries, images, class_ids)
     audit.record(
@@ -206,6 +245,16 @@ def _run(
         data=ctx.report.as_json(),
     )
     return ctx.report
+
+
+def _refuse_a_partial_import(report: ImportReport, *, skip: bool) -> None:
+    known, total = report.annotations_existing, report.answers_in_file
+    if known and not skip:
+        raise KnownAnswers(
+            f"{known} of the {total} answers in this file are in this project already (imported before); "
+            f"nothing was imported. Pass --skip-existing to import only the other {total - known}.",
+            detail={"answers_in_file": total, "annotations_existing": known},
+        )
 
 
 def _class_ids(
@@ -244,7 +293,7 @@ def _class_ids(
 
 
 def _store_images(
-    ctx: Context, entries: list[Entry], paths: list[Any], metadata: dict[str, dict[str, Any]], source: str
+    ctx: Context, entries: list[Entry], paths: list[Any], metadata: dict[Any, dict[str, Any]], source: str
 ) -> list[Image]:
     """Verify every distinct file (in worker processes), write it, then add the rows."""
     batch = service.start_batch(
@@ -273,7 +322,7 @@ def _image_rows(
     entries: list[Entry],
     paths: list[Any],
     prepared_by_path: dict[Any, Any],
-    metadata: dict[str, dict[str, Any]],
+    metadata: dict[Any, dict[str, Any]],
     batch: UploadBatch,
 ) -> list[Image]:
     images: list[Image] = []
@@ -283,7 +332,7 @@ def _image_rows(
         if prepared.sha256 in seen:
             images.append(seen[prepared.sha256])
             continue
-        meta = {**entry.meta, **metadata.get(path.name, {})}
+        meta = {**entry.meta, **metadata[path]}
         result = service.store_prepared(
             ctx.db,
             storage=ctx.storage,

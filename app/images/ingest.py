@@ -61,6 +61,21 @@ def display_name(name: str | None) -> str:
     return cleaned[:MAX_NAME]
 
 
+def download_name(name: str | None, fmt: str) -> str:
+    """The display name ending in the extension of the format the server decoded: `poly.html` served
+    as a JPEG downloads as `poly.html.jpg` (opened from disk, it opens as an image, never as a page).
+    A name with another image extension has it replaced (`a.png` holding a JPEG -> `a.jpg`)."""
+    shown = display_name(name)
+    extension = validation.extension(fmt)
+    stem, dot, suffix = shown.rpartition(".")
+    suffix = suffix.lower()
+    if dot and suffix in validation.EXTENSIONS.get(fmt, ()):
+        return shown
+    if dot and stem and any(suffix in names for names in validation.EXTENSIONS.values()):
+        shown = stem
+    return f"{shown[:MAX_NAME - len(extension) - 1]}.{extension}"
+
+
 def hash_file(path: Path) -> tuple[str, int]:
     digest, size = hashlib.sha256(), 0
     with open(path, "rb") as handle:

@@ -19,7 +19,7 @@ from app.core.db import DbSession
 from app.core.errors import NotFound
 from app.core.storage import StorageDep
 from app.images import service, validation
-from app.images.ingest import display_name
+from app.images.ingest import download_name
 from app.images.models import Image
 
 router = APIRouter(tags=["images"])
@@ -94,7 +94,9 @@ def _chunks(handle: BinaryIO) -> Iterator[bytes]:
 
 
 def _disposition(image: Image, *, attachment: bool) -> str:
-    """RFC 6266: an ASCII fallback name of ours plus the display name percent-encoded (RFC 5987)."""
+    """RFC 6266: an ASCII fallback name of ours plus the display name percent-encoded (RFC 5987), both
+    ending in the extension of the verified format (a `.html` polyglot must not open as a page)."""
     kind = "attachment" if attachment else "inline"
     fallback = f"image-{image.id}.{validation.extension(image.format)}"
-    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(display_name(image.file_name), safe='')}"
+    name = download_name(image.file_name, image.format)
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -25,6 +25,14 @@ FORMATS: dict[str, tuple[str, str]] = {
     "TIFF": ("image/tiff", "tif"),
     "WEBP": ("image/webp", "webp"),
 }
+# Every extension a file of the format may carry (the first is the one Concord gives it)
+EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "JPEG": ("jpg", "jpeg", "jpe", "jfif"),
+    "PNG": ("png",),
+    "BMP": ("bmp", "dib"),
+    "TIFF": ("tif", "tiff"),
+    "WEBP": ("webp",),
+}
 ALLOWED = tuple(FORMATS)
 ALLOWED_TEXT = "JPEG, PNG, BMP, TIFF or WebP"
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.deps import AdminAccess, InspectorAccess, ReviewerAccess
+from app.auth.deps import AdminAccess, InspectorAccess, ProjectAccess, ReviewerAccess
 from app.auth.models import Role
 from app.core.db import DbSession
 from app.core.errors import Conflict as ConflictError
@@ -35,6 +35,7 @@ class BookPage:
     can_edit: bool
     can_change_taxonomy: bool
     thumbs: dict[int, str]
+    error: str | None = None  # a refused change, said on the form's own response (it may repeat the input)
 
 
 @dataclass
@@ -48,38 +49,45 @@ def _base(project_id: int) -> str:
     return f"/projects/{project_id}/defect-book"
 
 
-def _apply(request: Request, db: Session, project: Project, change: Callable[[], object], done: str, *,
-           to: str = "") -> RedirectResponse:
-    """Run a change, commit, and go back with a one-line result. A refused change (422/409) rolls back and
-    says why on the page; NotFound and Forbidden propagate (another project's ids answer 404)."""
+def _apply(request: Request, db: Session, access: ProjectAccess, change: Callable[[], object], done: str, *,
+           to: str = "") -> Response:
+    """Run a change, commit, and go back with a one-line result (the app's words: `done`). A refused
+    change (422/409) rolls back and is said on the book page of this response, never carried in a
+    redirect; NotFound and Forbidden propagate (another project's ids answer 404)."""
+    project = access.project
     try:
         result = change()
         db.commit()
-        flash = done.format(version=project.defect_book_version, result=result)
     except (Invalid, ConflictError) as exc:
         db.rollback()
-        flash, to = exc.message, ""
-    return redirect_with_flash(request, to or _base(project.id), flash)
+        return _render_book(request, db, access, None, error=exc.message, status_code=exc.status_code)
+    return redirect_with_flash(request, to or _base(project.id), done.format(version=project.defect_book_version,
+                                                                             result=result))
 
 
-@router.get("/projects/{project_id}/defect-book", response_class=HTMLResponse)
-def book_page(request: Request, access: InspectorAccess, db: DbSession,
-              since: Annotated[int | None, Query(ge=0)] = None) -> HTMLResponse:
+def _render_book(request: Request, db: Session, access: ProjectAccess, since: int | None, *,
+                 error: str | None = None, status_code: int = 200) -> HTMLResponse:
     book = defect_book.read_book(db, project=access.project, since=since)
     ids = {e.image_id for c in book.classes + book.retired for e in c.examples + c.counter_examples}
     images = db.scalars(select(Image).where(Image.id.in_(ids))).all() if ids else []
     return render(request, "projects/defect_book.html", BookPage(
         book=book, sections=sections_for(request.app, project_id=access.project.id, role=access.role),
         can_edit=access.at_least(Role.reviewer), can_change_taxonomy=access.at_least(Role.admin),
-        thumbs={i.id: thumbnail_url(i) for i in images}))
+        thumbs={i.id: thumbnail_url(i) for i in images}, error=error), status_code=status_code)
+
+
+@router.get("/projects/{project_id}/defect-book", response_class=HTMLResponse)
+def book_page(request: Request, access: InspectorAccess, db: DbSession,
+              since: Annotated[int | None, Query(ge=0)] = None) -> HTMLResponse:
+    return _render_book(request, db, access, since)
 
 
 @router.post("/projects/{project_id}/defect-book/classes/{class_id}/definition")
 def edit_definition(request: Request, class_id: int, access: ReviewerAccess, db: DbSession, definition: Text,
-                    seen_version: Annotated[int, Form()]) -> RedirectResponse:
+                    seen_version: Annotated[int, Form()]) -> Response:
     """A new definition is a new version; then offer to send the class's earlier labels back."""
     project = access.project
-    return _apply(request, db, project, lambda: defect_book.edit_definition(
+    return _apply(request, db, access, lambda: defect_book.edit_definition(
         db, project=project, class_id=class_id, definition=definition, seen_version=seen_version, actor=access.user),
         "Definition saved as version {version}.",
         to=f"{_base(project.id)}/relabel?class_id={class_id}&version={project.defect_book_version + 1}")
@@ -97,9 +105,9 @@ def relabel_page(request: Request, access: ReviewerAccess, db: DbSession, class_
 @router.post("/projects/{project_id}/defect-book/relabel")
 def send_for_relabel(request: Request, access: ReviewerAccess, db: DbSession, class_id: Annotated[int, Form()],
                      version: Annotated[int, Form()],
-                     confused_with_id: Annotated[str, Form(max_length=20)] = "") -> RedirectResponse:
+                     confused_with_id: Annotated[str, Form(max_length=20)] = "") -> Response:
     other = int(confused_with_id) if confused_with_id.isdigit() else None
-    return _apply(request, db, access.project, lambda: defect_book.send_for_relabel(
+    return _apply(request, db, access, lambda: defect_book.send_for_relabel(
         db, project=access.project, class_id=class_id, version=version, confused_with_id=other, actor=access.user),
         "{result} earlier labels sent back to their labelers, first in their queues.")
 
@@ -107,46 +115,46 @@ def send_for_relabel(request: Request, access: ReviewerAccess, db: DbSession, cl
 @router.post("/projects/{project_id}/defect-book/examples")
 def add_example(request: Request, access: ReviewerAccess, db: DbSession, label_class_id: Annotated[int, Form()],
                 file_name: Annotated[str, Form(max_length=255)], note: Text = "",
-                counter_example: Annotated[bool, Form()] = False) -> RedirectResponse:
+                counter_example: Annotated[bool, Form()] = False) -> Response:
     def change() -> None:
         image = defect_book.image_by_name(db, access.project.id, file_name)
         defect_book.add_example(db, project=access.project, class_id=label_class_id, image_id=image.id, note=note,
                                 counter_example=counter_example, actor=access.user)
 
-    return _apply(request, db, access.project, change, "Example added (version {version}).")
+    return _apply(request, db, access, change, "Example added (version {version}).")
 
 
 @router.post("/projects/{project_id}/defect-book/examples/{example_id}/remove")
-def remove_example(request: Request, example_id: int, access: ReviewerAccess, db: DbSession) -> RedirectResponse:
-    return _apply(request, db, access.project, lambda: defect_book.remove_example(
+def remove_example(request: Request, example_id: int, access: ReviewerAccess, db: DbSession) -> Response:
+    return _apply(request, db, access, lambda: defect_book.remove_example(
         db, project=access.project, example_id=example_id, actor=access.user), "Example removed (version {version}).")
 
 
 @router.post("/projects/{project_id}/defect-book/taxonomy/rename")
 def rename(request: Request, access: AdminAccess, db: DbSession, class_id: Annotated[int, Form()],
-           name: Name) -> RedirectResponse:
-    return _apply(request, db, access.project, lambda: taxonomy.rename_class(
+           name: Name) -> Response:
+    return _apply(request, db, access, lambda: taxonomy.rename_class(
         db, project=access.project, class_id=class_id, name=name, actor=access.user), "Renamed (version {version}).")
 
 
 @router.post("/projects/{project_id}/defect-book/taxonomy/merge")
 def merge(request: Request, access: AdminAccess, db: DbSession, source_id: Annotated[int, Form()],
-          target_id: Annotated[int, Form()]) -> RedirectResponse:
-    return _apply(request, db, access.project, lambda: taxonomy.merge_classes(
+          target_id: Annotated[int, Form()]) -> Response:
+    return _apply(request, db, access, lambda: taxonomy.merge_classes(
         db, project=access.project, source_id=source_id, target_id=target_id, actor=access.user),
         "Merged (version {version}). Undo it from the change list.")
 
 
 @router.post("/projects/{project_id}/defect-book/taxonomy/split")
 def split(request: Request, access: AdminAccess, db: DbSession, class_id: Annotated[int, Form()], name_a: Name,
-          name_b: Name, definition_a: Text = "", definition_b: Text = "", note: Text = "") -> RedirectResponse:
+          name_b: Name, definition_a: Text = "", definition_b: Text = "", note: Text = "") -> Response:
     parts = [taxonomy.NewClass(name_a, definition_a), taxonomy.NewClass(name_b, definition_b)]
-    return _apply(request, db, access.project, lambda: taxonomy.split_class(
+    return _apply(request, db, access, lambda: taxonomy.split_class(
         db, project=access.project, class_id=class_id, into=parts, note=note, actor=access.user),
         "Split (version {version}); its images went back to their labelers.")
 
 
 @router.post("/projects/{project_id}/defect-book/versions/{version}/revert")
-def revert(request: Request, version: int, access: AdminAccess, db: DbSession) -> RedirectResponse:
-    return _apply(request, db, access.project, lambda: taxonomy.revert_change(
+def revert(request: Request, version: int, access: AdminAccess, db: DbSession) -> Response:
+    return _apply(request, db, access, lambda: taxonomy.revert_change(
         db, project=access.project, version=version, actor=access.user), "Undone by version {version}.")

@@ -9,7 +9,6 @@ from sqlalchemy import select
 from app.auth.deps import InspectorAccess, ReviewerAccess
 from app.auth.models import Role
 from app.core.db import DbSession
-from app.core.errors import Forbidden
 from app.review import bulk, detail, feedback, flags, queue
 from app.review.commit import commit_decision
 from app.review.deps import Filters
@@ -91,7 +90,6 @@ def flag_image(image_id: int, body: FlagIn, access: ReviewerAccess, db: DbSessio
 def get_feedback(access: InspectorAccess, db: DbSession,
                  labeler_id: Annotated[int | None, Query(ge=1)] = None) -> FeedbackOut:
     """Your images where the reviewed label differs from yours (reviewers may ask for anyone's)."""
-    who = labeler_id or access.user.id
-    if who != access.user.id and not access.at_least(Role.reviewer):
-        raise Forbidden("only reviewers see other labelers' feedback")
-    return feedback_out(feedback.feedback_for(db, project_id=access.project.id, labeler_id=who))
+    found = feedback.feedback_of(db, project_id=access.project.id, labeler_id=labeler_id or access.user.id,
+                                 viewer=access.user, may_see_others=access.at_least(Role.reviewer))
+    return feedback_out(found)

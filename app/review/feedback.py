@@ -4,10 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from app.auth.models import User
+from app.auth.models import Membership, User
+from app.core.errors import Forbidden, NotFound
 from app.images.models import Image
 from app.labeling.models import Annotation
 from app.projects.defect_book import class_mapping
@@ -52,6 +53,26 @@ def labelers_of(db: Session, project_id: int) -> list[tuple[int, str]]:
     return [(uid, name) for uid, name in rows]
 
 
+def feedback_of(db: Session, *, project_id: int, labeler_id: int, viewer: User, may_see_others: bool) -> Feedback:
+    """The feedback `viewer` asks for: their own, or (`may_see_others`: reviewers) that of a labeler of
+    the project: a member, or someone with an answer there. Anyone else is NotFound like every foreign
+    id (a reviewer must not learn the names of other projects' accounts); Forbidden for an inspector
+    asking for someone else's."""
+    if labeler_id != viewer.id:
+        if not may_see_others:
+            raise Forbidden("only reviewers see other labelers' feedback")
+        if not _labels_in(db, project_id=project_id, user_id=labeler_id):
+            raise NotFound("no such labeler in this project")
+    return feedback_for(db, project_id=project_id, labeler_id=labeler_id)
+
+
+def _labels_in(db: Session, *, project_id: int, user_id: int) -> bool:
+    member = select(Membership.id).where(Membership.project_id == project_id, Membership.user_id == user_id)
+    answered = (select(Annotation.id).join(Image, Image.id == Annotation.image_id)
+                .where(Image.project_id == project_id, Annotation.labeler_id == user_id))
+    return bool(db.scalar(select(or_(exists(member), exists(answered)))))
+
+
 def feedback_for(db: Session, *, project_id: int, labeler_id: int, limit: int = 500) -> Feedback:
     """Compares the labeler's live answer with each reviewed (not ambiguous) final label, classes
     read through the taxonomy mapping. Boxes are not compared here: the class is what they learn."""
@@ -80,6 +101,6 @@ def feedback_for(db: Session, *, project_id: int, labeler_id: int, limit: int = 
         for a, final, r, name, image in rows
         if current(a.label_class_id) != current(final.label_class_id)
     ]
-    who = db.get(User, labeler_id)
-    return Feedback(labeler_id=labeler_id, labeler=who.display_name if who else f"user {labeler_id}",
+    who = db.get_one(User, labeler_id)
+    return Feedback(labeler_id=labeler_id, labeler=who.display_name,
                     reviewed=len(rows), items=items[:limit])

@@ -13,7 +13,7 @@ from app.auth.deps import InspectorAccess, ReviewerAccess
 from app.auth.models import Role
 from app.core.db import DbSession
 from app.core.errors import Conflict as ConflictError
-from app.core.errors import Forbidden, Invalid
+from app.core.errors import Invalid
 from app.core.flash import redirect_with_flash
 from app.core.templating import render
 from app.projects import defect_book
@@ -167,9 +167,8 @@ def add_example(request: Request, conflict_id: int, access: ReviewerAccess, db: 
 def feedback_page(request: Request, access: InspectorAccess, db: DbSession,
                   labeler: Annotated[int | None, Query(ge=1)] = None) -> HTMLResponse:
     who = labeler or access.user.id
-    if who != access.user.id and not access.at_least(Role.reviewer):
-        raise Forbidden("only reviewers see other labelers' feedback")
-    found = feedback.feedback_for(db, project_id=access.project.id, labeler_id=who)
+    found = feedback.feedback_of(db, project_id=access.project.id, labeler_id=who, viewer=access.user,
+                                 may_see_others=access.at_least(Role.reviewer))
     return render(request, "review/feedback.html",
                   FeedbackPage(project=access.project, feedback=found, is_own=who == access.user.id,
                                sections=_sections(request, access),

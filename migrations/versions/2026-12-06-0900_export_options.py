@@ -5,7 +5,7 @@ by id, a Label Studio annotator Label Studio refuses): their rows keep `{}`, whi
 matches, so each is made again on its next request and its row updated in place.
 
 Revision ID: 5e0c1d7a2b94
-Revises: 9b2e6f41c7d3
+Revises: 5d8e2c7a1f60
 Create Date: 2026-12-06 09:00:00+00:00
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "5e0c1d7a2b94"
-down_revision: str | None = "9b2e6f41c7d3"
+down_revision: str | None = "5d8e2c7a1f60"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -90,4 +90,4 @@ def test_api_and_form(db: Session, app: FastAPI, client_for: Callable[[User], Te
     assert made.status_code == 201 and made.json()["created"] == 2
     form = admin.post(f"/projects/{project.id}/analysis/augment",
                       data={"class_name": "dent", "per_image": "1", "seed": "9"}, follow_redirects=False)
-    assert form.status_code == 303 and "Augmented" in form.headers["location"]
+    assert form.status_code == 303 and "Augmented" in admin.get(form.headers["location"]).text  # the flash

@@ -88,8 +88,9 @@ def seed(app: FastAPI) -> FuzzWorld:
         db.flush()
         export_version(db, storage=storage, version=version, fmt=ExportFormat.csv, include_images=False,
                        user_id=people["admin"].id)
-        raw = {role: tokens.create_token(db, user=user, name="fuzz", actor=None)[1] for role, user in people.items()}
-        spares = {role: tokens.create_token(db, user=user, name="spare", actor=None)[0].id
+        raw = {role: tokens.create_token(db, user=user, name="fuzz", actor=None, max_days=90)[1]
+               for role, user in people.items()}
+        spares = {role: tokens.create_token(db, user=user, name="spare", actor=None, max_days=90)[0].id
                   for role, user in people.items()}
         ids = {"project_id": project.id, "image_id": stored[0].id, "conflict_id": open_conflict.id,
                "version_id": version.id, "job_id": job.id, "class_id": scratch.id, "label_class_id": scratch.id,

@@ -97,7 +97,7 @@ def test_deactivating_a_person_ends_their_sessions_and_tokens(db: Session,
     admin = make_user(db, site_admin=True, password=None)
     person = make_user(db, password=None)
     their_browser = client_for(person)
-    _token, raw = tokens.create_token(db, user=person, name="t", actor=None)
+    _token, raw = tokens.create_token(db, user=person, name="t", actor=None, max_days=90)
     response = client_for(admin).post(f"/admin/users/{person.id}/active", data={"active": "false"},
                                       follow_redirects=False)
     assert response.status_code == 303

@@ -33,7 +33,7 @@ def made(fresh_engine: Engine, tmp_path: Path) -> Made:
         seeded = seed(db, source.storage, source.settings)
     archive = tmp_path / "concord.tar"
     with source.session() as db:
-        backup(db, storage=source.storage, out_path=archive)
+        backup(db, storage=source.storage, key=source.key, out_path=archive)
     return Made(source, seeded, archive)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.backup.rows import JSON_TEXT, TableCodec
 from app.backup.service import backed_up_tables
+from app.backup.signing import instance_key
 from app.core.config import Settings
 from app.core.db import make_sessionmaker
 from app.core.storage import LocalStorage
@@ -25,6 +26,11 @@ class Instance:
 
     def session(self) -> Session:
         return make_sessionmaker(self.engine)()
+
+    @property
+    def key(self) -> bytes:
+        """This instance's backup key (it signs the backups it makes)."""
+        return instance_key(self.settings)
 
 
 def instance(engine: Engine, data_dir: Path) -> Instance:

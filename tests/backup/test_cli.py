@@ -44,10 +44,14 @@ def test_backup_and_restore_from_the_command_line(cli_env: Engine, tmp_path: Pat
     assert made.exit_code == 0, made.output
     assert "backup written" in made.output and archive.is_file()
 
+    key_file = tmp_path / "backup.key"
+    key_file.write_text(run("backup-key").stdout)  # the source instance's backup key, kept apart
     with fresh_database(kind_of(cli_env), tmp_path) as engine:
-        point_cli_at(monkeypatch, engine, tmp_path / "restored")
-        done = run("restore", str(archive), "--progress")
+        point_cli_at(monkeypatch, engine, tmp_path / "restored")  # another instance: another secret key
+        refused(["restore", str(archive)], 1, "restore it with --key-file")
+        done = run("restore", str(archive), "--key-file", str(key_file), "--progress")
         assert done.exit_code == 0, done.output
+        assert "signed with backup key" in done.output
         target = instance(engine, tmp_path / "restored")
         assert media_checksums(target.storage) == seeded.media
         assert row_counts(engine) == row_counts(cli_env)
@@ -70,7 +74,7 @@ def test_a_refused_restore_says_why_in_one_line(cli_env: Engine, tmp_path: Path,
 
     with fresh_database(kind_of(cli_env), tmp_path) as engine:
         point_cli_at(monkeypatch, engine, tmp_path / "restored")
-        refused(["restore", str(damaged)], 1, f"{found.name} is damaged")
+        refused(["restore", str(damaged)], 1, f"{found.name} is damaged")  # integrity first, then authenticity
         refused(["restore", str(short)], 1, "cut short")
         refused(["restore", str(tmp_path / "missing.tar")], 1, "is not a file")
         assert sum(row_counts(engine).values()) == 0

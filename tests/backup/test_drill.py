@@ -26,12 +26,12 @@ def drill(source: Instance, target: Instance, tmp_path: Path) -> None:
         seeded = seed(db, source.storage, source.settings)
     archive = tmp_path / "backups" / "concord.tar"
     with source.session() as db:
-        summary = backup(db, storage=source.storage, out_path=archive)
+        summary = backup(db, storage=source.storage, key=source.key, out_path=archive)
     assert summary.missing_media == [] and summary.media_objects == len(seeded.media)
     assert summary.counts == row_counts(source.engine)
 
     with target.session() as db:
-        restored = restore(db, storage=target.storage, archive=archive)
+        restored = restore(db, storage=target.storage, archive=archive, keys=[source.key])
         db.commit()
     assert restored.rows == summary.counts
     assert media_checksums(target.storage) == seeded.media
@@ -82,17 +82,17 @@ def test_media_go_from_a_local_folder_to_s3_and_back(tmp_path: Path, s3_endpoint
         with source.session() as db:
             seeded = seed(db, source.storage, source.settings)
         with source.session() as db:
-            backup(db, storage=source.storage, out_path=tmp_path / "local.tar")
+            backup(db, storage=source.storage, key=source.key, out_path=tmp_path / "local.tar")
         on_s3 = make_s3_storage(s3_endpoint, tmp_path / "s3")
         with make_sessionmaker(second)() as db:
-            restore(db, storage=on_s3, archive=tmp_path / "local.tar")
+            restore(db, storage=on_s3, archive=tmp_path / "local.tar", keys=[source.key])
             db.commit()
         assert media_checksums(on_s3) == seeded.media
         with make_sessionmaker(second)() as db:
-            backup(db, storage=on_s3, out_path=tmp_path / "s3.tar")
+            backup(db, storage=on_s3, out_path=tmp_path / "s3.tar", key=source.key)
         back = instance(third, tmp_path / "back")
         with back.session() as db:
-            restore(db, storage=back.storage, archive=tmp_path / "s3.tar")
+            restore(db, storage=back.storage, archive=tmp_path / "s3.tar", keys=[source.key])
             db.commit()
         assert media_checksums(back.storage) == seeded.media
         assert all_rows(third) == all_rows(first)
@@ -112,5 +112,6 @@ def test_a_file_deleted_while_the_backup_runs_is_reported(fresh_engine: Engine, 
             source.storage.delete(key)
 
     with source.session() as db:
-        summary = backup(db, storage=source.storage, out_path=tmp_path / "b.tar", progress=delete_meanwhile)
+        summary = backup(db, storage=source.storage, key=source.key, out_path=tmp_path / "b.tar",
+                         progress=delete_meanwhile)
     assert summary.missing_media == [key]

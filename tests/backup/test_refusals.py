@@ -50,7 +50,7 @@ def test_a_database_with_rows_is_refused_and_left_as_it_was(made: Made, target: 
         db.commit()
     before = all_rows(target.engine)
     with target.session() as db, pytest.raises(TargetNotEmpty, match="users"):
-        restore(db, storage=target.storage, archive=made.archive)
+        restore(db, storage=target.storage, archive=made.archive, keys=[made.source.key])
     assert all_rows(target.engine) == before
     assert list(target.storage.keys()) == []
 
@@ -68,7 +68,7 @@ def test_a_database_at_another_schema_revision_is_refused(made: Made, tmp_path: 
     with fresh_database(kind, tmp_path, migrate_to=previous) as engine:
         old = instance(engine, tmp_path / "old-data")
         with old.session() as db, pytest.raises(SchemaMismatch, match=previous):
-            restore(db, storage=old.storage, archive=made.archive)
+            restore(db, storage=old.storage, archive=made.archive, keys=[made.source.key])
         assert migrate.current_revision(engine) == previous and list(old.storage.keys()) == []
 
 
@@ -80,7 +80,7 @@ def test_one_flipped_byte_is_refused_before_anything_is_written(made: Made, targ
     found = member(made.archive, prefix)
     flip_byte(made.archive, found.offset_data + found.size // 2)
     with target.session() as db, pytest.raises(error):
-        restore(db, storage=target.storage, archive=made.archive)
+        restore(db, storage=target.storage, archive=made.archive, keys=[made.source.key])
     assert_untouched(target)
 
 
@@ -92,7 +92,7 @@ def test_a_truncated_archive_is_refused(made: Made, target: Instance, tmp_path: 
         with open(made.archive, "rb") as source, open(short, "wb") as out:
             out.write(source.read(cut))
         with target.session() as db, pytest.raises(ArchiveCorrupt):
-            restore(db, storage=target.storage, archive=short)
+            restore(db, storage=target.storage, archive=short, keys=[made.source.key])
         assert_untouched(target)
 
 
@@ -104,7 +104,7 @@ def test_a_member_that_is_not_ours_is_refused(made: Made, target: Instance, tmp_
         for name in ("media/../../escape.png", "/etc/cron.d/x", "tables/001-users.jsonl.gz/../../x"):
             out.addfile(tarfile.TarInfo(name), io.BytesIO())
     with target.session() as db, pytest.raises(ArchiveCorrupt, match="escape"):
-        restore(db, storage=target.storage, archive=forged)
+        restore(db, storage=target.storage, archive=forged, keys=[made.source.key])
     assert_untouched(target)
     assert not (tmp_path / "escape.png").exists()
 
@@ -113,12 +113,12 @@ def test_a_file_that_is_not_a_backup_is_refused(target: Instance, tmp_path: Path
     for name, data in (("empty.tar", b""), ("text.tar", b"hello " * 1000)):
         (tmp_path / name).write_bytes(data)
         with target.session() as db, pytest.raises(ArchiveCorrupt):
-            restore(db, storage=target.storage, archive=tmp_path / name)
+            restore(db, storage=target.storage, archive=tmp_path / name, keys=[target.key])
     plain = tmp_path / "plain.tar"
     with tarfile.open(plain, "w") as out:
         out.addfile(tarfile.TarInfo("README"), io.BytesIO())
     with target.session() as db, pytest.raises(ArchiveCorrupt, match="not a Concord backup"):
-        restore(db, storage=target.storage, archive=plain)
+        restore(db, storage=target.storage, archive=plain, keys=[target.key])
     assert_untouched(target)
 
 
@@ -137,7 +137,7 @@ def test_a_backup_is_one_moment_and_writers_go_on_meanwhile(made: Made, tmp_path
     before = row_counts(source.engine)
     archive = tmp_path / "during.tar"
     with source.session() as db:
-        summary = backup(db, storage=source.storage, out_path=archive, progress=write_meanwhile)
+        summary = backup(db, storage=source.storage, key=source.key, out_path=archive, progress=write_meanwhile)
     assert written and summary.counts == before
     with tarfile.open(archive) as tar:
         users = tar.extractfile(next(m for m in tar.getmembers() if m.name.endswith("-users.jsonl.gz")))

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import Membership, User
 from app.cli.imports import read_metadata
 from app.core.config import Settings
-from app.core.errors import Invalid
+from app.core.errors import ConcordError, Invalid
 from app.core.storage import LocalStorage
 from app.images import imports
 from app.images.importers import coco, labelstudio
@@ -28,10 +28,15 @@ from tests.factories import image_bytes, make_project
 CLASSES = ("ok", "scratch", "dent", "pit", "discoloration")
 
 
-@pytest.fixture
-def env(tmp_path: Path):
+def import_env(tmp_path: Path) -> tuple[Settings, LocalStorage]:
+    """Settings and storage of an import: media under the test's own directory."""
     settings = Settings(database_url="sqlite://", data_dir=tmp_path / "data")
     return settings, LocalStorage(settings.media_dir)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> tuple[Settings, LocalStorage]:
+    return import_env(tmp_path)
 
 
 def counts(db: Session, project_id: int) -> tuple[int, int, int]:
@@ -62,7 +67,7 @@ def run_labelstudio(db: Session, env, root: Path, project, **kwargs):
             report=report,
             **kwargs,
         )
-    except Invalid:
+    except ConcordError:
         imports.discard(db, storage, report)
         raise
 
@@ -127,8 +132,12 @@ def _check_pixels_against_the_csv(db: Session, root: Path, images: dict[str, Ima
 def test_importing_the_same_export_twice_adds_nothing(db: Session, env, inspection_set: Path) -> None:
     project = make_project(db, classes=CLASSES)
     run_labelstudio(db, env, inspection_set, project)
+    db.commit()
     before = counts(db, project.id)
-    again = run_labelstudio(db, env, inspection_set, project)
+    with pytest.raises(imports.KnownAnswers, match=f"{before[1]} of the {before[1]} answers"):
+        run_labelstudio(db, env, inspection_set, project)
+    assert counts(db, project.id) == before
+    again = run_labelstudio(db, env, inspection_set, project, skip_existing=True)
     assert counts(db, project.id) == before
     assert (again.images_new, again.annotations, again.annotations_existing) == (0, 0, before[1])
 
@@ -156,7 +165,7 @@ def test_coco_imports_as_one_labeler(db: Session, env, inspection_set: Path) -> 
 
 
 def make_export(tmp_path: Path, tasks: list[dict]) -> Path:
-    (tmp_path / "images").mkdir(exist_ok=True)
+    (tmp_path / "images").mkdir(parents=True, exist_ok=True)
     (tmp_path / "images" / "a.png").write_bytes(image_bytes(100, 50, (10, 20, 30)))
     (tmp_path / "tasks.labelstudio.json").write_text(json.dumps(tasks))
     return tmp_path

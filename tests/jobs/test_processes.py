@@ -35,7 +35,7 @@ def test_on_sqlite_the_app_runs_jobs_itself(fresh_engine: Engine, tmp_path: Path
     with make_sessionmaker(fresh_engine)() as db:
         project = make_project(db)
         reviewer = make_member(db, project, Role.reviewer)
-        _, token = create_token(db, user=reviewer, name="test", actor=reviewer)
+        _, token = create_token(db, user=reviewer, name="test", actor=reviewer, max_days=90)
         job = jobs.enqueue(db, kind="diagnostics.sleep", project_id=project.id, created_by=reviewer,
                            payload={"seconds": 0.5, "steps": 5, "token": uuid.uuid4().hex})
         db.commit()

@@ -37,7 +37,7 @@ def test_eight_writers_on_sqlite_get_no_server_errors(tmp_path: Path) -> None:
             for n in range(LABELERS):
                 user = auth_service.create_user(db, email=f"w{n}@example.com", display_name=f"W{n}", password=None)
                 auth_service.set_membership(db, project_id=project.id, user=user, role=Role.inspector, actor=None)
-                keys.append(tokens.create_token(db, user=user, name="t", actor=None)[1])
+                keys.append(tokens.create_token(db, user=user, name="t", actor=None, max_days=90)[1])
             ok, project_id = class_named(db, project, "ok").id, project.id
             db.commit()
         statuses: Counter[int] = Counter()

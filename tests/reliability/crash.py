@@ -50,8 +50,8 @@ def seed(engine: Engine, *, labels_per_image: int = 1) -> World:
         auth_service.set_membership(db, project_id=project.id, user=admin, role=Role.admin, actor=None)
         auth_service.set_membership(db, project_id=project.id, user=labeler, role=Role.inspector, actor=None)
         world = World(project.id, class_named(db, project, "ok").id,
-                      tokens.create_token(db, user=admin, name="crash", actor=None)[1],
-                      tokens.create_token(db, user=labeler, name="crash", actor=None)[1], labeler.id)
+                      tokens.create_token(db, user=admin, name="crash", actor=None, max_days=90)[1],
+                      tokens.create_token(db, user=labeler, name="crash", actor=None, max_days=90)[1], labeler.id)
         db.commit()
     return world
 

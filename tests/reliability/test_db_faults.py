@@ -65,7 +65,7 @@ def rig(engine: Engine, tmp_path: Path) -> Iterator[Rig]:
             for _ in range(5):
                 make_image(db, project, labels_wanted=1)
             inspector = make_member(db, project, Role.inspector, password=None)
-            raw = tokens.create_token(db, user=inspector, name="faults", actor=None)[1]
+            raw = tokens.create_token(db, user=inspector, name="faults", actor=None, max_days=90)[1]
             project_id = project.id
             db.commit()
         url = make_url(engine_url(fresh))

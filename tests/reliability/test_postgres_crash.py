@@ -131,7 +131,7 @@ def test_an_acknowledged_answer_survives_kill_9_of_postgres(cluster: Cluster, tm
         assignment = Assignment(project_id=project.id, image_id=image.id, labeler_id=inspector.id,
                                 state=AssignmentState.open)
         db.add(assignment)
-        raw = tokens.create_token(db, user=inspector, name="crash", actor=None)[1]
+        raw = tokens.create_token(db, user=inspector, name="crash", actor=None, max_days=90)[1]
         db.commit()
         ids = (project.id, assignment.id, class_named(db, project, "dent").id)
     engine.dispose()

@@ -100,7 +100,7 @@ def test_feedback_api_and_scripts_with_a_token(db: Session, client_for: Client, 
 
     s = make_scene(db)
     _, conflict = s.disputed(["dent", "pit"], consensus="dent")
-    token = tokens.create_token(db, user=s.reviewer, name="script", actor=None)[1]
+    token = tokens.create_token(db, user=s.reviewer, name="script", actor=None, max_days=90)[1]
     db.flush()
     with TestClient(app, base_url="http://testserver") as script:
         script.headers["Authorization"] = f"Bearer {token}"

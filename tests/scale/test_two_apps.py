@@ -38,7 +38,7 @@ def seed_labeling(sessions: sessionmaker[Session]) -> tuple[int, int, list[str]]
         tokens = []
         for _ in range(LABELERS):
             labeler = make_member(db, project, Role.inspector)
-            tokens.append(create_token(db, user=labeler, name="scale test", actor=labeler)[1])
+            tokens.append(create_token(db, user=labeler, name="scale test", actor=labeler, max_days=90)[1])
         ok = class_named(db, project, "ok").id
         db.commit()
         return project.id, ok, tokens

@@ -186,7 +186,8 @@ class Fill:
                                             progress=1.0, message="done", created_by_id=self.owner.id))
 
     def token(self) -> ApiToken:
-        return self.once("token", lambda: tokens.create_token(self.db, user=self.owner, name="fill", actor=None)[0])
+        return self.once("token", lambda: tokens.create_token(self.db, user=self.owner, name="fill", actor=None,
+                                                              max_days=90)[0])
 
 
 FILLERS: dict[str, Callable[[Fill], Any]] = {
@@ -213,6 +214,7 @@ FILLERS: dict[str, Callable[[Fill], Any]] = {
     "snapshot_id": lambda f: f.once("snapshot", lambda: AgreementSnapshot(project_id=f.project.id)).id,
     "prediction_id": lambda f: f.once("prediction", lambda: ModelPrediction(
         project_id=f.project.id, image_id=f.image().id, model_name="m", probabilities={})).id,
+    "asset": lambda f: "swagger-ui.css",  # GET /docs/assets/{asset}
     "example_id": lambda f: f.once("example", lambda: ClassExample(
         label_class_id=f.label_class().id, image_id=f.image().id)).id,
 }

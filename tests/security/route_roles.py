@@ -30,6 +30,7 @@ ROUTE_ROLES: dict[str, str] = {
     # ---- core (lead) -------------------------------------------------------------------------------------
     "GET /healthz": PUBLIC,
     "GET /docs": PUBLIC,
+    "GET /docs/assets/{asset}": PUBLIC,  # the explorer's CSS and JS, from the swagger-ui-bundle-v2 package
     "GET /openapi.json": PUBLIC,  # the API description (no data); not an APIRoute, allowlisted in walk.py
     # ---- identities and access (issue 3) ----------------------------------------------------------------
     "GET /login": PUBLIC,

@@ -67,6 +67,11 @@ def test_state_changing_routes_refuse_forged_requests(db: Session, app: FastAPI,
 @pytest.mark.slow  # walks every route of the app
 def test_a_legitimate_request_behind_a_proxy_passes(db: Session, app: FastAPI, client: TestClient, world: World,
                                                     callers: dict[str, Caller]) -> None:
+    """Through a trusted proxy (`--proxy-headers`, the proxy on the loopback) the public origin passes."""
+    saved = app.state.settings
+    app.state.settings = saved.model_copy(update={"proxy_headers": True})
+    client = TestClient(app, base_url="http://testserver", raise_server_exceptions=False, client=("127.0.0.1", 9))
+
     def check(route: RouteInfo) -> str | None:
         caller = _caller_for(route, callers)
         with isolated(db):
@@ -77,7 +82,10 @@ def test_a_legitimate_request_behind_a_proxy_passes(db: Session, app: FastAPI, c
             return f"{route.key}: a same-site request through the proxy was refused: {describe(response)}"
         return None
 
-    problems = for_each([r for r in api_routes(app) if r.state_changing], check)
+    try:
+        problems = for_each([r for r in api_routes(app) if r.state_changing], check)
+    finally:
+        app.state.settings = saved
     assert not problems, "\n".join(problems)
 
 
@@ -96,7 +104,7 @@ def test_a_bearer_token_needs_no_csrf_token(db: Session, client: TestClient, wor
 
     admin = world.user(db, "admin")
     assert admin is not None
-    _token, raw = tokens.create_token(db, user=admin, name="script", actor=None)
+    _token, raw = tokens.create_token(db, user=admin, name="script", actor=None, max_days=90)
     newcomer = world.user(db, "non_member")
     assert newcomer is not None
     response = client.post(f"/api/v1/projects/{world.a[0]}/members", json={"email": newcomer.email},

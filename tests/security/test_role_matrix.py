@@ -67,7 +67,7 @@ def test_a_bearer_token_gets_the_same_answers_as_a_browser_session(
         user = world.user(db, persona)
         assert user is not None
         bearers[persona] = Caller(persona, user.id, {}, "", bearer=tokens.create_token(db, user=user, name="t",
-                                                                                      actor=None)[1])
+                                                                                      actor=None, max_days=90)[1])
     for route in api_routes(app):
         if route.public:
             continue

@@ -51,13 +51,19 @@ def server_env(engine: Engine, data_dir: Path, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def live_server(engine: Engine, data_dir: Path, *, env: dict[str, str] | None = None,
-                start_timeout: float = 30.0) -> Iterator[LiveServer]:
-    """Serve on a free port until the block ends; fails with the server's log if it does not come up."""
+                start_timeout: float = 30.0, serve_args: list[str] | None = None) -> Iterator[LiveServer]:
+    """Serve on a free port until the block ends; fails with the server's log if it does not come up.
+
+    `serve_args`: run the operator's command, `concord serve ... <serve_args>`, instead of bare uvicorn.
+    """
     port = free_port()
     log_path = data_dir / f"server-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning"]
+    if serve_args is not None:
+        command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                   *serve_args]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=server_env(engine, data_dir, **(env or {})),
                                    stdout=log, stderr=subprocess.STDOUT)

@@ -4,7 +4,8 @@
 category_id, bbox = [x, y, w, h] in pixels, x/y the top-left corner) are read; segmentation and
 keypoints are ignored. The image-level class comes from the optional top-level `image_labels` map
 (file name -> class name, as make_inspection_set.py writes it); without it the importer decides
-(see app/images/imports.py). Malformed input raises Invalid naming the field.
+(see app/images/imports.py). Malformed input raises Invalid naming the field, and so does a class in
+`image_labels` for a file name no image has (it would be dropped without a word).
 """
 
 from __future__ import annotations
@@ -78,11 +79,14 @@ def parse(data: Any) -> CocoSet:
         owner.boxes.append(_bbox(raw.get("bbox"), category, owner, f"{where}.bbox"))
     labels = data.get("image_labels", {})
     _require(isinstance(labels, dict), "image_labels must map file names to class names", "image_labels")
-    by_name = {image.file_name: image for image in images.values()}
+    by_name: dict[str, list[CocoImage]] = {}
+    for image in images.values():
+        by_name.setdefault(image.file_name, []).append(image)
     for name, label in labels.items():
         _require(isinstance(label, str) and label.strip() != "", "a class name must be text", f"image_labels.{name}")
-        if name in by_name:
-            by_name[name].label = label.strip()
+        _require(name in by_name, "names no image of this file (its class would be lost)", f"image_labels.{name}")
+        for image in by_name[name]:
+            image.label = label.strip()
     return CocoSet(images=list(images.values()), categories=categories)
 
 

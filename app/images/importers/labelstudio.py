@@ -4,7 +4,9 @@ Reads the "JSON" export / snapshot: a list of tasks, each with `data` (the image
 metadata) and `annotations` (one per labeler: `completed_by` as a user object with an email, or as a
 bare user id; `result` items of type `choices` and `rectanglelabels`, coordinates in percent of the
 image). Cancelled annotations (`was_cancelled`) carry no answer and are left out; results of other
-types (polygons, key points, text) are counted in `ignored_results`.
+types (polygons, key points, text) are counted in `ignored_results`, model `predictions` in
+`predictions`. An answer holds one image class and each rectangle one label: a multi-choice answer
+or a multi-label rectangle is refused (Concord could keep only part of it).
 
 Malformed input raises Invalid naming the exact field (`tasks[12].annotations[0].result[1].value.x`)
 before anything is imported. Concord's own Label Studio export (app/datasets/formats) round-trips through it.
@@ -46,7 +48,8 @@ class Box:
 class Answer:
     """One labeler's annotation of one task."""
 
-    source_id: str  # the annotation's id in Label Studio (for idempotent re-imports)
+    source_id: str  # the annotation's id in Label Studio (the key of imports made before content keys)
+    where: str  # tasks[i].annotations[j]
     email: str | None
     user_id: int | None
     display_name: str
@@ -69,6 +72,7 @@ class Parsed:
     tasks: list[Task]
     ignored_results: int = 0
     cancelled: int = 0
+    predictions: int = 0  # model predictions in the tasks: not people's answers, not imported
     labels: set[str] = field(default_factory=set)
 
 
@@ -102,6 +106,8 @@ def _task(task: Any, where: str, image_key: str | None, parsed: Parsed) -> Task:
     meta = {k: v for k, v in data.items() if k != key and isinstance(v, str | int | float | bool)}
     annotations = task.get("annotations", [])
     _require(isinstance(annotations, list), "annotations must be a list", f"{where}.annotations")
+    predictions = task.get("predictions")
+    parsed.predictions += len(predictions) if isinstance(predictions, list) else 0
     answers = []
     for j, annotation in enumerate(annotations):
         answer = _answer(annotation, f"{where}.annotations[{j}]", parsed)
@@ -146,6 +152,11 @@ def _answer(annotation: Any, where: str, parsed: Parsed) -> Answer | None:
                 "choices needs a non-empty value.choices list",
                 f"{at}.value.choices",
             )
+            _require(
+                len(value["choices"]) == 1,
+                f"{len(value['choices'])} classes in one answer; an image has one class",
+                f"{at}.value.choices",
+            )
             label = value["choices"][0]
             _require(isinstance(label, str) and label.strip() != "", "a choice must be text", f"{at}.value.choices[0]")
             _require(
@@ -167,6 +178,7 @@ def _answer(annotation: Any, where: str, parsed: Parsed) -> Answer | None:
     source_id = annotation.get("id", annotation.get("unique_id"))
     return Answer(
         source_id=str(source_id) if source_id is not None else where,
+        where=where,
         email=email,
         user_id=user_id,
         display_name=name,
@@ -226,6 +238,8 @@ def _box(value: Any, where: str) -> Box:
         "a rectangle needs a label",
         f"{where}.rectanglelabels",
     )
+    _require(len(labels) == 1, f"{len(labels)} labels on one rectangle; a box has one class",
+             f"{where}.rectanglelabels")
     return Box(x=x, y=y, width=w, height=h, label=labels[0].strip())
 
 
