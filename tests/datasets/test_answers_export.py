@@ -18,6 +18,7 @@ from app.core.audit import AuditEvent
 from app.datasets import answers
 from app.datasets.models import DatasetItem
 from app.datasets.schemas import AnswersIn
+from app.images.import_accounts import Accounts
 from app.images.importers import labelstudio
 from app.images.importers.paths import ImagesRoot
 from app.images.imports import import_labelstudio
@@ -94,7 +95,8 @@ def test_the_label_studio_file_round_trips_every_live_answer_with_its_author(db:
     (tmp_path / "tasks.json").write_bytes(zf.read("tasks.json"))
     target = make_project(db, classes=tuple(scene.classes))
     import_labelstudio(db, storage=app.state.storage, settings=app.state.settings, project=target,
-                       parsed=labelstudio.load(tmp_path / "tasks.json"), root=ImagesRoot(tmp_path))
+                       parsed=labelstudio.load(tmp_path / "tasks.json"), root=ImagesRoot(tmp_path),
+                       accounts=Accounts(match_existing=True))  # the authors are this instance's accounts
     db.flush()
     names = {c.id: c.name for c in db.scalars(select(LabelClass))}
 
