@@ -51,7 +51,7 @@ def server_env(engine: Engine, data_dir: Path, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def live_server(engine: Engine, data_dir: Path, *, env: dict[str, str] | None = None,
-                start_timeout: float = 30.0, serve_args: list[str] | None = None) -> Iterator[LiveServer]:
+                start_timeout: float = 120.0, serve_args: list[str] | None = None) -> Iterator[LiveServer]:
     """Serve on a free port until the block ends; fails with the server's log if it does not come up.
 
     `serve_args`: run the operator's command, `concord serve ... <serve_args>`, instead of bare uvicorn.
@@ -80,7 +80,7 @@ def live_server(engine: Engine, data_dir: Path, *, env: dict[str, str] | None = 
             process.wait()
 
 
-def wait_until_up(server: LiveServer, timeout: float = 30.0) -> None:
+def wait_until_up(server: LiveServer, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
