@@ -13,9 +13,10 @@ Input "image" (1, 3, H, W) float32 RGB 0..255 at the recipe's input size; output
    dark blob relu(l1), bright blob relu(-l2), bright ridge relu(-l1 - g), dark ridge relu(l2 - g).
    At a step edge a ridge response equals the gradient term (both 0.242 x the step at one sigma),
    so "ridge minus gradient" keeps thin lines (scratches) and drops edges; blobs need both
-   curvatures, which an edge lacks. Scales: full resolution (pits are ~5 px; a global downsample
-   would lose them), half resolution (thicker scratches), and 8x8 cells (dents, stains), the
-   chroma channels only at the coarse scale.
+   curvatures, which an edge lacks. Scales (sigma in full-resolution pixels): 1 at full resolution
+   (pits are ~5 px, scratches 2 px thin: a global downsample would lose them), 2 and 4 at half
+   resolution, and 8, 16, 28 on the 8x8 cells (dents, stains), where the two chroma channels are
+   filtered too.
 4. Pooling: each map is max-pooled onto the 8x8 cell grid, masked by the part eroded by two cells
    (16 px clear of its rim and the camera cut-out), and summarised over the whole part by its top
    value, the mean of its top 4 and top 16 cells, and the mean over the part (the noise level):
@@ -40,7 +41,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "input_width": 640,
     "cell": CELL,
     # (downsample factor, channels, sigma in that scale's pixels)
-    "scales": [[1, "grey", 1.0], [1, "grey", 2.0], [2, "grey", 2.0], [8, "all", 1.0], [8, "all", 2.0],
+    "scales": [[1, "grey", 1.0], [2, "grey", 1.0], [2, "grey", 2.0], [8, "all", 1.0], [8, "all", 2.0],
                [8, "all", 3.5]],
     "fill_erode_cells": 1,
     "mask_erode_cells": 2,
