@@ -84,22 +84,27 @@ def build(params: Mapping[str, Any] = DEFAULT_PARAMS) -> bytes:
 def features(g: Graph, image: str, params: Mapping[str, Any]) -> str:
     """Append the filter bank to `g`, reading `image`; returns the (1, D) features' name."""
     cell = params["cell"]
-    opp = g.op("Conv", image, g.const(OPPONENT.reshape(3, 3, 1, 1) / 255.0))
-    grey, chroma = g.ops("Split", opp, g.const([1, 2], dtype=np.int64), outputs=2, axis=1)
-    coarse_grey = g.op("AveragePool", grey, kernel_shape=[cell, cell], strides=[cell, cell])
+    # Colour is only filtered on the cells: pool first (pooling and the 1x1 colour transform commute).
+    grey = g.op("Conv", image, g.const(OPPONENT[:1].reshape(1, 3, 1, 1) / 255.0))
+    cells = g.op("Conv", g.op("AveragePool", image, kernel_shape=[cell, cell], strides=[cell, cell]),
+                 g.const(OPPONENT.reshape(3, 3, 1, 1) / 255.0))
+    coarse_grey, coarse_chroma = g.ops("Split", cells, g.const([1, 2], dtype=np.int64), outputs=2, axis=1)
     part = _part_mask(g, coarse_grey)
     level = _masked_mean(g, coarse_grey, part)
-    chroma_level = _masked_mean(g, g.op("AveragePool", chroma, kernel_shape=[cell, cell], strides=[cell, cell]), part)
-    fill = _upsample(g, _erode(g, part, params["fill_erode_cells"]), cell)
+    chroma_level = _masked_mean(g, coarse_chroma, part)
+    fill_cells = _erode(g, part, params["fill_erode_cells"])
     keep = _erode(g, part, params["mask_erode_cells"])
-    grey_n = _filled(g, g.op("Div", grey, level), fill, 1.0)
-    chroma_n = _filled(g, g.op("Div", g.op("Sub", chroma, chroma_level), level), fill, 0.0)
-    all_n = g.op("Concat", grey_n, chroma_n, axis=1)
-    pooled = []
+    grey_n = _filled(g, g.op("Div", grey, level), _upsample(g, fill_cells, cell), 1.0)
+    chroma_n = _filled(g, g.op("Div", g.op("Sub", coarse_chroma, chroma_level), level), fill_cells, 0.0)
+    pooled, sources = [], {1: grey_n}
     for factor, channels, sigma in params["scales"]:
-        source, n_channels = (grey_n, 1) if channels == "grey" else (all_n, 3)
-        if factor > 1:
-            source = g.op("AveragePool", source, kernel_shape=[factor, factor], strides=[factor, factor])
+        if factor not in sources:
+            sources[factor] = g.op("AveragePool", grey_n, kernel_shape=[factor, factor], strides=[factor, factor])
+        source, n_channels = sources[factor], 1
+        if channels == "all":
+            if factor != cell:
+                raise ValueError("colour channels are filtered on the cells only")
+            source, n_channels = g.op("Concat", source, chroma_n, axis=1), 3
         for response in _hessian_maps(g, source, n_channels, float(sigma)):
             pooled.append(_pool(g, response, keep, cell // factor, n_channels, params))
     stacked = g.op("Concat", *pooled, axis=1)
