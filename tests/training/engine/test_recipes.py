@@ -59,6 +59,26 @@ def test_one_or_two_workers_give_identical_features(workload: WorkloadFeatures) 
     assert one.tobytes() == two.tobytes() == workload.features[:24].tobytes()
 
 
+def test_extraction_streams_holding_at_most_two_images_per_worker(workload: WorkloadFeatures) -> None:
+    recipe, done, most = get_recipe(), [], []
+
+    class Counting:
+        identity = recipe.identity
+
+        def extract(self, data: bytes) -> np.ndarray:
+            found = recipe.extract(data)
+            done.append(1)
+            return found
+
+    def images():  # a generator: nothing is read before it is asked for
+        for i in range(40):
+            most.append(i + 1 - len(done))  # images read but not yet turned into features
+            yield workload.image(i % 8)
+
+    x = extract_many(Counting(), images(), workers=2)  # type: ignore[arg-type]
+    assert x.shape[0] == 40 and max(most) <= 4
+
+
 def test_extraction_stops_when_asked_and_names_a_bad_image(workload: WorkloadFeatures) -> None:
     asked = []
 
@@ -124,3 +144,11 @@ def test_artifacts_round_trip_byte_for_byte_and_refuse_damage(workload: Workload
         recipe.load_model(small.to_bytes())
     with pytest.raises(ValueError, match="class names"):
         recipe.to_onnx(model, class_names=["ok"])
+
+
+@pytest.mark.parametrize("level", [0, 128, 255], ids=["black", "grey", "white"])
+def test_an_image_with_no_part_gives_finite_features(level: int) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), (level, level, level)).save(buffer, format="PNG")
+    features = get_recipe().extract(buffer.getvalue())
+    assert np.isfinite(features).all()
