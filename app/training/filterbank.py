@@ -2,7 +2,8 @@
 
 Input "image" (1, 3, H, W) float32 RGB 0..255 at the recipe's input size; output "features" (1, D).
 
-1. Colour-opponent channels: grey (BT.601 luma), red-green, yellow-blue (a 1x1 convolution).
+1. Colour-opponent channels: grey (BT.601 luma) at full resolution; red-green and yellow-blue
+   on the means of 8x8 cells (pooling and the 1x1 colour transform commute).
 2. The part: the grey image averaged over 8x8 cells; cells brighter than the midpoint between the
    darkest and brightest cell are the part. Its mean grey level is the image's brightness, which
    every response is divided by (a darker lamp gives the same features); the chroma channels are
@@ -51,12 +52,13 @@ DEFAULT_PARAMS: dict[str, Any] = {
 
 
 def gaussian_kernels(sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sampled Gaussian and its first and second derivatives, radius ceil(3 sigma), sum(G) = 1."""
+    """Sampled Gaussian and its first and second derivatives as correlation kernels (what ONNX Conv
+    computes), radius ceil(3 sigma), sum(G) = 1, and the derivatives sum to 0 (a flat image gives 0)."""
     radius = max(1, int(np.ceil(3 * sigma)))
     x = np.arange(-radius, radius + 1, dtype=np.float64)
     g = np.exp(-(x**2) / (2 * sigma**2))
     g /= g.sum()
-    dg = -x / sigma**2 * g
+    dg = x / sigma**2 * g
     d2g = (x**2 / sigma**4 - 1 / sigma**2) * g
     d2g -= d2g.mean()  # a flat image gives exactly 0
     return g, dg, d2g
