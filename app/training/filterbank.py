@@ -12,9 +12,10 @@ Input "image" (1, 3, H, W) float32 RGB 0..255 at the recipe's input size; output
 3. Hessian of Gaussian filters (separable convolutions, scale-normalised) at each scale:
    eigenvalues l1 <= l2 and the gradient magnitude g give four maps,
    dark blob relu(l1), bright blob relu(-l2), bright ridge relu(-l1 - g), dark ridge relu(l2 - g).
-   At a step edge a ridge response equals the gradient term (both 0.242 x the step at one sigma),
-   so "ridge minus gradient" keeps thin lines (scratches) and drops edges; blobs need both
-   curvatures, which an edge lacks. Scales (sigma in full-resolution pixels): 1 at full resolution
+   Beside a step edge the ridge term is matched by the gradient term (both 0.242 x the step one
+   sigma from the edge), so "ridge minus gradient" answers an edge at most 0.067 x the step, a
+   quarter of a plain ridge filter, while a thin line (no gradient at its centre) answers in full:
+   scratches stay, the part's edges go. Blobs need both curvatures, which an edge lacks. Scales (sigma in full-resolution pixels): 1 at full resolution
    (pits are ~5 px, scratches 2 px thin: a global downsample would lose them), 2 and 4 at half
    resolution, and 8, 16, 28 on the 8x8 cells (dents, stains), where the two chroma channels are
    filtered too.
