@@ -15,10 +15,10 @@ Input "image" (1, 3, H, W) float32 RGB 0..255 at the recipe's input size; output
    Beside a step edge the ridge term is matched by the gradient term (both 0.242 x the step one
    sigma from the edge), so "ridge minus gradient" answers an edge at most 0.067 x the step, a
    quarter of a plain ridge filter, while a thin line (no gradient at its centre) answers in full:
-   scratches stay, the part's edges go. Blobs need both curvatures, which an edge lacks. Scales (sigma in full-resolution pixels): 1 at full resolution
-   (pits are ~5 px, scratches 2 px thin: a global downsample would lose them), 2 and 4 at half
-   resolution, and 8, 16, 28 on the 8x8 cells (dents, stains), where the two chroma channels are
-   filtered too.
+   scratches stay, the part's edges go. Blobs need both curvatures, which an edge lacks.
+   Scales (sigma in full-resolution pixels): 1 at full resolution (pits are ~5 px, scratches 2 px
+   thin: a global downsample would lose them), 2 and 4 at half resolution, and 8, 16, 28 on the
+   8x8 cells (dents, stains), where the two chroma channels are filtered too.
 4. Pooling: each map is max-pooled onto the 8x8 cell grid, masked by the part eroded by two cells
    (16 px clear of its rim and the camera cut-out), and summarised over the whole part by its top
    value, the mean of its top 4 and top 16 cells, and the mean over the part (the noise level):
