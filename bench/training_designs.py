@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from threadpoolctl import threadpool_limits
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -75,7 +76,8 @@ class Boosted:
     def fit(self, features: np.ndarray, labels: np.ndarray, *, n_classes: int, seed: int):
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        model = HistGradientBoostingClassifier(random_state=seed).fit(features, labels)
+        with threadpool_limits(1):  # OpenMP threads spin and crawl on a shared machine
+            model = HistGradientBoostingClassifier(random_state=seed).fit(features, labels)
         return _Proba(model, n_classes)
 
 
@@ -85,7 +87,8 @@ class _Proba:
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         out = np.zeros((features.shape[0], self.n_classes))
-        out[:, self.model.classes_] = self.model.predict_proba(features)
+        with threadpool_limits(1):
+            out[:, self.model.classes_] = self.model.predict_proba(features)
         return out
 
 
