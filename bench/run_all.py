@@ -24,7 +24,8 @@ ORDER = ["ingest", "labeling", "consistency", "export", "scale"]  # the rest fol
 
 
 def scripts() -> list[Path]:
-    found = {p.stem: p for p in HERE.glob("*.py") if p.stem not in {"run_all", "soak"} and not p.stem.startswith("_")}
+    found = {p.stem: p for p in HERE.glob("*.py") if p.stem not in {"run_all", "soak", "training_designs"}
+             and not p.stem.startswith("_")}
     return [found[n] for n in ORDER if n in found] + [found[n] for n in sorted(found) if n not in ORDER]
 
 

@@ -2,7 +2,8 @@
 
 Input "image" (1, 3, H, W) float32 RGB 0..255 at the recipe's input size; output "features" (1, D).
 
-1. Colour-opponent channels: grey (BT.601 luma), red-green, yellow-blue (a 1x1 convolution).
+1. Colour-opponent channels: grey (BT.601 luma) at full resolution; red-green and yellow-blue
+   on the means of 8x8 cells (pooling and the 1x1 colour transform commute).
 2. The part: the grey image averaged over 8x8 cells; cells brighter than the midpoint between the
    darkest and brightest cell are the part. Its mean grey level is the image's brightness, which
    every response is divided by (a darker lamp gives the same features); the chroma channels are
@@ -11,11 +12,13 @@ Input "image" (1, 3, H, W) float32 RGB 0..255 at the recipe's input size; output
 3. Hessian of Gaussian filters (separable convolutions, scale-normalised) at each scale:
    eigenvalues l1 <= l2 and the gradient magnitude g give four maps,
    dark blob relu(l1), bright blob relu(-l2), bright ridge relu(-l1 - g), dark ridge relu(l2 - g).
-   At a step edge a ridge response equals the gradient term (both 0.242 x the step at one sigma),
-   so "ridge minus gradient" keeps thin lines (scratches) and drops edges; blobs need both
-   curvatures, which an edge lacks. Scales: full resolution (pits are ~5 px; a global downsample
-   would lose them), half resolution (thicker scratches), and 8x8 cells (dents, stains), the
-   chroma channels only at the coarse scale.
+   Beside a step edge the ridge term is matched by the gradient term (both 0.242 x the step one
+   sigma from the edge), so "ridge minus gradient" answers an edge at most 0.067 x the step, a
+   quarter of a plain ridge filter, while a thin line (no gradient at its centre) answers in full:
+   scratches stay, the part's edges go. Blobs need both curvatures, which an edge lacks.
+   Scales (sigma in full-resolution pixels): 1 at full resolution (pits are ~5 px, scratches 2 px
+   thin: a global downsample would lose them), 2 and 4 at half resolution, and 8, 16, 28 on the
+   8x8 cells (dents, stains), where the two chroma channels are filtered too.
 4. Pooling: each map is max-pooled onto the 8x8 cell grid, masked by the part eroded by two cells
    (16 px clear of its rim and the camera cut-out), and summarised over the whole part by its top
    value, the mean of its top 4 and top 16 cells, and the mean over the part (the noise level):
@@ -40,7 +43,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "input_width": 640,
     "cell": CELL,
     # (downsample factor, channels, sigma in that scale's pixels)
-    "scales": [[1, "grey", 1.0], [1, "grey", 2.0], [2, "grey", 2.0], [8, "all", 1.0], [8, "all", 2.0],
+    "scales": [[1, "grey", 1.0], [2, "grey", 1.0], [2, "grey", 2.0], [8, "all", 1.0], [8, "all", 2.0],
                [8, "all", 3.5]],
     "fill_erode_cells": 1,
     "mask_erode_cells": 2,
@@ -50,12 +53,13 @@ DEFAULT_PARAMS: dict[str, Any] = {
 
 
 def gaussian_kernels(sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sampled Gaussian and its first and second derivatives, radius ceil(3 sigma), sum(G) = 1."""
+    """Sampled Gaussian and its first and second derivatives as correlation kernels (what ONNX Conv
+    computes), radius ceil(3 sigma), sum(G) = 1, and the derivatives sum to 0 (a flat image gives 0)."""
     radius = max(1, int(np.ceil(3 * sigma)))
     x = np.arange(-radius, radius + 1, dtype=np.float64)
     g = np.exp(-(x**2) / (2 * sigma**2))
     g /= g.sum()
-    dg = -x / sigma**2 * g
+    dg = x / sigma**2 * g
     d2g = (x**2 / sigma**4 - 1 / sigma**2) * g
     d2g -= d2g.mean()  # a flat image gives exactly 0
     return g, dg, d2g
@@ -83,22 +87,27 @@ def build(params: Mapping[str, Any] = DEFAULT_PARAMS) -> bytes:
 def features(g: Graph, image: str, params: Mapping[str, Any]) -> str:
     """Append the filter bank to `g`, reading `image`; returns the (1, D) features' name."""
     cell = params["cell"]
-    opp = g.op("Conv", image, g.const(OPPONENT.reshape(3, 3, 1, 1) / 255.0))
-    grey, chroma = g.ops("Split", opp, g.const([1, 2], dtype=np.int64), outputs=2, axis=1)
-    coarse_grey = g.op("AveragePool", grey, kernel_shape=[cell, cell], strides=[cell, cell])
+    # Colour is only filtered on the cells: pool first (pooling and the 1x1 colour transform commute).
+    grey = g.op("Conv", image, g.const(OPPONENT[:1].reshape(1, 3, 1, 1) / 255.0))
+    cells = g.op("Conv", g.op("AveragePool", image, kernel_shape=[cell, cell], strides=[cell, cell]),
+                 g.const(OPPONENT.reshape(3, 3, 1, 1) / 255.0))
+    coarse_grey, coarse_chroma = g.ops("Split", cells, g.const([1, 2], dtype=np.int64), outputs=2, axis=1)
     part = _part_mask(g, coarse_grey)
     level = _masked_mean(g, coarse_grey, part)
-    chroma_level = _masked_mean(g, g.op("AveragePool", chroma, kernel_shape=[cell, cell], strides=[cell, cell]), part)
-    fill = _upsample(g, _erode(g, part, params["fill_erode_cells"]), cell)
+    chroma_level = _masked_mean(g, coarse_chroma, part)
+    fill_cells = _erode(g, part, params["fill_erode_cells"])
     keep = _erode(g, part, params["mask_erode_cells"])
-    grey_n = _filled(g, g.op("Div", grey, level), fill, 1.0)
-    chroma_n = _filled(g, g.op("Div", g.op("Sub", chroma, chroma_level), level), fill, 0.0)
-    all_n = g.op("Concat", grey_n, chroma_n, axis=1)
-    pooled = []
+    grey_n = _filled(g, g.op("Div", grey, level), _upsample(g, fill_cells, cell), 1.0)
+    chroma_n = _filled(g, g.op("Div", g.op("Sub", coarse_chroma, chroma_level), level), fill_cells, 0.0)
+    pooled, sources = [], {1: grey_n}
     for factor, channels, sigma in params["scales"]:
-        source, n_channels = (grey_n, 1) if channels == "grey" else (all_n, 3)
-        if factor > 1:
-            source = g.op("AveragePool", source, kernel_shape=[factor, factor], strides=[factor, factor])
+        if factor not in sources:
+            sources[factor] = g.op("AveragePool", grey_n, kernel_shape=[factor, factor], strides=[factor, factor])
+        source, n_channels = sources[factor], 1
+        if channels == "all":
+            if factor != cell:
+                raise ValueError("colour channels are filtered on the cells only")
+            source, n_channels = g.op("Concat", source, chroma_n, axis=1), 3
         for response in _hessian_maps(g, source, n_channels, float(sigma)):
             pooled.append(_pool(g, response, keep, cell // factor, n_channels, params))
     stacked = g.op("Concat", *pooled, axis=1)

@@ -12,7 +12,7 @@ from app.training.graph_recipe import GraphRecipe
 from app.training.recipe import RecipeIdentity, library_versions
 
 NAME = "filterbank"
-VERSION = "1"
+VERSION = "2"
 HEAD: dict[str, Any] = {"kind": "multinomial logistic regression on standardised features", "c": 1.0,
                         "max_iter": 1000}
 PREPROCESSING = ("RGB 0..255 as decoded, at 640x480 (other sizes resized bilinearly); no scaling or mean "

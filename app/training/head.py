@@ -64,14 +64,14 @@ class LinearHead:
         (size,) = struct.unpack_from("<I", data, len(MAGIC))
         start = len(MAGIC) + 4
         header = json.loads(data[start:start + size])
+        shapes = {key: tuple(int(v) for v in header["arrays"][key]) for key in ARRAYS}
         offset, arrays = start + size, {}
-        for key in ARRAYS:
-            shape = tuple(header["arrays"][key])
+        if offset + 8 * sum(int(np.prod(s)) for s in shapes.values()) != len(data):
+            raise ValueError("linear head artifact has trailing or missing bytes")
+        for key, shape in shapes.items():
             count = int(np.prod(shape))
             arrays[key] = np.frombuffer(data, dtype="<f8", count=count, offset=offset).reshape(shape).copy()
             offset += 8 * count
-        if offset != len(data):
-            raise ValueError("linear head artifact has trailing or missing bytes")
         return cls(info=header["info"], **arrays)
 
     def append_to(self, g: Graph, features: str) -> str:

@@ -112,7 +112,7 @@ def get_recipe(name: str | None = None, *, backbone: bytes | None = None) -> Rec
             raise ValueError("the filterbank recipe takes no backbone; choose the onnx-linear recipe to use one")
         return filterbank_recipe.recipe()
     if chosen == backbone_recipe.NAME:
-        if not backbone:
+        if backbone is None:
             raise ValueError("the onnx-linear recipe needs a backbone: upload a pretrained ONNX model file")
         return backbone_recipe.recipe(backbone)
     known = ", ".join(r.name for r in recipes())
