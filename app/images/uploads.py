@@ -136,6 +136,8 @@ def store_files(
         report.batch = batch = None
     if batch is not None:
         service.record_batch_stats(batch, report.results)
+    if any(r.status == IngestStatus.stored for r in report.results):
+        service.images_added(db, project_id=project.id)
     return report
 
 
