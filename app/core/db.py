@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -13,6 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from app.core.db_guards import add_deadline, add_fair_write_queue
+from app.core.group_commit import add_group_commit
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POSTGRES_CONNECT_TIMEOUT_S = 5
@@ -61,9 +63,13 @@ def make_engine(url: str, *, deadline_seconds: float | None = None, **kwargs: An
     jobs and the CLI do not): past it the connection is dropped and the caller gets an error."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        database = engine.url.database or ""
+        on_disk = database not in ("", ":memory:") and not database.startswith("file:")
+        event.listen(engine, "connect", _sqlite_pragmas_group_commit if on_disk else _sqlite_pragmas)
         add_fair_write_queue(engine, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
         event.listen(engine, "begin", _sqlite_begin_immediate)  # after the queue: take the turn, then the lock
+        if on_disk:
+            add_group_commit(engine, Path(database).resolve())
         return engine
     connect_args = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S, **kwargs.pop("connect_args", {})}
     engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
@@ -72,16 +78,22 @@ def make_engine(url: str, *, deadline_seconds: float | None = None, **kwargs: An
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers run beside the writer; synchronous=FULL keeps every acknowledged commit
-    # through a power loss (NORMAL could lose the last ones). Foreign keys are off by default.
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, synchronous: str = "FULL") -> None:
+    # WAL lets readers run beside the writer. Every acknowledged commit survives a power loss: with
+    # synchronous=FULL SQLite fsyncs each commit itself; a database file on disk runs NORMAL and
+    # app.core.group_commit fsyncs the WAL before any commit returns (one fsync for many commits,
+    # outside the write lock). Foreign keys are off by default.
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin_immediate)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
+
+
+def _sqlite_pragmas_group_commit(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_connection, record, synchronous="NORMAL")
 
 
 READ_ONLY = "concord_read_only"  # execution option of read_only_session's connections
