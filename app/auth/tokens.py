@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import ApiToken, User
@@ -60,13 +60,17 @@ def revoke_token(db: Session, *, token_id: int, user_id: int | None, actor: User
     return token
 
 
+_TOKEN_AND_USER = (select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+                   .where(ApiToken.token_hash == bindparam("digest")))
+
+
 def token_principal(db: Session, *, token: str) -> Principal | None:
     """The active user behind a live token, else None; stamps last use (at most once a minute)."""
-    api_token = db.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
-    if api_token is None or api_token.revoked_at is not None:
+    found = db.execute(_TOKEN_AND_USER, {"digest": token_digest(token)}).first()  # one round trip per request
+    if found is None:
         return None
-    user = db.get(User, api_token.user_id)
-    if user is None or not user.is_active:
+    api_token, user = found
+    if api_token.revoked_at is not None or not user.is_active:
         return None
     now = utcnow()
     if api_token.last_used_at is None or now - api_token.last_used_at > SESSION_TOUCH_INTERVAL:
