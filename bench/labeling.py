@@ -160,6 +160,10 @@ def labeler(base: str, token: str, world: dict[str, Any], truth: dict[str, Any],
     api = f"/api/v1/projects/{world['project']}"
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
         current = client.post(f"{api}/assignments/next", json={}).json()["assignment"]
+        if current is not None:  # one answer before the clock starts: the server's first-use imports
+            body = answer(rng, truth[world["files"][current["image"]["id"]]], world["classes"])
+            client.post(f"{api}/assignments/{current['id']}/annotation", json=body)
+            current = client.post(f"{api}/assignments/next", json={}).json()["assignment"]
         start.wait()
         for _ in range(steps):
             if current is None:
@@ -205,7 +209,29 @@ def reviewer(base: str, token: str, world: dict[str, Any], tally: Tally, stop: t
             stop.wait(0.2)  # a reviewer reads the conflict before deciding
 
 
-def run_level(base: str, world: dict[str, Any], truth: dict[str, Any], level: Level) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children so far, from /proc (Linux)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{task}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        found = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return found + [g for c in found for g in _children(c)]
+
+
+def run_level(base: str, world: dict[str, Any], truth: dict[str, Any], level: Level, server_pid: int
+              ) -> dict[str, Any]:
     tally, stop = Tally(), threading.Event()
     start = threading.Barrier(level.labelers + level.reviewers + 1)
     labelers = [threading.Thread(target=labeler, args=(base, token, world, truth, level.steps, tally, start, n))
@@ -215,29 +241,36 @@ def run_level(base: str, world: dict[str, Any], truth: dict[str, Any], level: Le
     for thread in labelers + reviewers:
         thread.start()
     start.wait()
-    began = time.perf_counter()
+    began, cpu_before = time.perf_counter(), cpu_seconds(server_pid)
     for thread in labelers:
         thread.join()
-    wall = time.perf_counter() - began
+    wall, cpu = time.perf_counter() - began, cpu_seconds(server_pid) - cpu_before
     stop.set()
     for thread in reviewers:
         thread.join()
     client = quantiles([1000 * s for s in tally.steps])
     server = quantiles(tally.server)
     return {"level": level.name, "annotations": client["n"], "per_second": client["n"] / wall, "client": client,
+            "server_cpu_ms": 1000 * cpu / max(client["n"], 1),
             "server": server, "review": quantiles([1000 * s for s in tally.review]),
             "errors": len(tally.errors), "error_sample": tally.errors[:5]}
 
 
 # --- the server -------------------------------------------------------------------------------------
 
-def serve(engine: Any, data_dir: Path, workers: int | None) -> tuple[subprocess.Popen[bytes], str]:
+def serve(engine: Any, data_dir: Path, workers: int | None, app_dir: Path | None = None
+          ) -> tuple[subprocess.Popen[bytes], str]:
+    """`concord serve` of this checkout, or of `app_dir` (another checkout's `app/`: a reference run
+    of an earlier version on the same machine and data)."""
     port = free_port()
-    command = [str(Path(sys.executable).parent / "concord"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if workers:
         command += ["--workers", str(workers)]
+    env = server_env(engine, data_dir)
+    if app_dir is not None:
+        env["PYTHONPATH"] = str(app_dir)
     log = open(data_dir / "server.log", "ab")  # noqa: SIM115 - the server's lifetime
-    process = subprocess.Popen(command, cwd=REPO, env=server_env(engine, data_dir), stdout=log,
+    process = subprocess.Popen(command, cwd=app_dir or REPO, env=env, stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     wait_until_up(LiveServer(base, engine, data_dir, process, data_dir / "server.log"), timeout=120)
@@ -271,13 +304,13 @@ def bench_database(kind: str, args: argparse.Namespace, levels: list[Level], roo
         data_dir = Path(tmp) / "data"
         source, _ = ingest_workload(engine, data_dir, root)
         worlds = [seed_level(engine, source, level) for level in levels]
-        process, base = serve(engine, data_dir, args.workers)
+        process, base = serve(engine, data_dir, args.workers, args.app_dir)
         try:
             for level, world in zip(levels, worlds, strict=True):
                 spy = None
                 if args.profile:
                     spy = profiled(process, Path(args.profile) / f"labeling-{kind}-{level.labelers}.txt")
-                results.append(run_level(base, world, truth, level))
+                results.append(run_level(base, world, truth, level, process.pid))
                 if spy is not None:
                     spy.send_signal(signal.SIGINT)
                     spy.wait(timeout=60)
@@ -299,6 +332,8 @@ def figures_of(results: list[dict[str, Any]], images: int) -> list[dict[str, Any
             made.append(figure(f"next+submit {q}, {r['level']}", r["client"][q], "ms", size=size, database=db))
         made.append(figure(f"next+submit app time p50, {r['level']}", r["server"]["p50"], "ms", size=size,
                            database=db))
+        made.append(figure(f"server CPU per annotation, {r['level']}", r["server_cpu_ms"], "ms", size=size,
+                           database=db))
         if r["review"]["n"]:
             made.append(figure(f"reviewer request p99, {r['level']}", r["review"]["p99"], "ms", size=size,
                                database=db))
@@ -319,6 +354,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="app processes (default: concord serve's)")
     parser.add_argument("--profile", help="folder for py-spy raw profiles of the server, one per level")
     parser.add_argument("--levels", default="1,8,16", help="labelers of the levels to run (1, 8, 16)")
+    parser.add_argument("--app-dir", type=Path, help="serve the app of another checkout (e.g. `git archive` of an "
+                        "earlier commit): a reference run; results go to labeling-reference.json")
     args = parser.parse_args()
     images = 200 if args.quick else args.images
     scale = 0.2 if args.quick else 1.0
@@ -341,9 +378,10 @@ def main() -> None:
     result["figures"] = figures_of(runs, images)
     result["runs"] = runs
     result["environment"] = {"python": platform.python_version(), "cpus": os.cpu_count(),
+                             "app": str(args.app_dir or "this checkout"),
                              "server": f"concord serve --workers {args.workers or 'default'}, clients on the same "
                                        "machine"}
-    write_result("labeling", result)
+    write_result("labeling-reference" if args.app_dir else "labeling", result)
 
 
 if __name__ == "__main__":
