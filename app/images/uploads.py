@@ -24,7 +24,7 @@ from app.auth.models import User
 from app.core.config import Settings
 from app.core.errors import ConcordError, Invalid
 from app.core.storage import Storage
-from app.images import ingest, service
+from app.images import batch_store, ingest, service
 from app.images.ingest import Prepared, Refusal
 from app.images.models import UploadBatch
 from app.images.service import IngestResult, IngestStatus
@@ -139,13 +139,9 @@ def store_files(
             db, project=project, name=batch_name or f"{source} of {len(items)} files", source=source, creator=user
         )
     report = UploadReport(batch=batch)
-    for item in items:
-        if isinstance(item, Refusal):
-            report.results.append(service.refused(item))
-        else:
-            report.results.append(
-                service.store_prepared(db, storage=storage, project=project, batch=batch, prepared=item)
-            )
+    good = [item for item in items if isinstance(item, Prepared)]
+    stored = iter(batch_store.store_many(db, storage=storage, project=project, batch=batch, items=good))
+    report.results = [service.refused(item) if isinstance(item, Refusal) else next(stored) for item in items]
     if started and batch is not None and all(r.status == IngestStatus.refused for r in report.results):
         db.delete(batch)  # every prepared file failed to store (a full disk, storage down): no row either
         db.flush()
