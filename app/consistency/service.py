@@ -5,7 +5,10 @@ Two paths through the same judgement (judge.py) and the same writer (writer.py):
   per-labeler confusions of the last global run when there is one;
 - `recompute_project`: every image, with a fresh Dawid–Skene fit, plus the project figures, labeler
   quality, near-duplicate groups and a snapshot for the trend; run by `concord consistency`, by the job
-  kind "consistency.recompute" and automatically after enough new labels (`schedule_recompute_if_due`).
+  kind "consistency.recompute" and automatically after enough new labels (`schedule_recompute_if_due`,
+  paced, and then without searching the near-duplicate groups again: labels do not change them);
+- `refresh_duplicates`: the near-duplicate search, queued a few seconds after images are added
+  (`schedule_duplicates`, job kind "consistency.duplicates").
 Services flush and never commit (progress callbacks may checkpoint, see recompute.py).
 """
 
