@@ -14,7 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from app.core.db_guards import add_deadline, add_fair_write_queue
-from app.core.group_commit import add_group_commit
+from app.core.group_commit import WROTE, add_group_commit
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POSTGRES_CONNECT_TIMEOUT_S = 5
@@ -113,9 +113,10 @@ def read_only_session(db: Session) -> Iterator[Session]:
     """A session for a long read beside `db` (an export streaming 100k rows) that holds no lock a
     writer waits for. Only SQLite needs one: every transaction there takes the write lock at BEGIN, so
     a reader of its own opens a plain BEGIN instead (a WAL snapshot). It must not write. Elsewhere,
-    and when `db` is bound to one connection (tests), it is `db` itself."""
+    when `db` is bound to one connection (tests), and when `db` has written something it has not
+    committed yet (which another connection's snapshot would miss), it is `db` itself."""
     bind = db.get_bind()
-    if not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
+    if not isinstance(bind, Engine) or bind.dialect.name != "sqlite" or _writing(db):
         yield db
         return
     reader = Session(bind=bind.execution_options(**{READ_ONLY: True}), autoflush=False)
@@ -124,6 +125,14 @@ def read_only_session(db: Session) -> Iterator[Session]:
     finally:
         reader.rollback()
         reader.close()
+
+
+def _writing(db: Session) -> bool:
+    """Whether `db` holds writes not committed yet: a snapshot of its own would not see them (an import
+    followed by a recompute in one transaction), so the reader must be `db` itself."""
+    if db.new or db.dirty or db.deleted:
+        return True
+    return db.in_transaction() and bool(db.connection().info.get(WROTE))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

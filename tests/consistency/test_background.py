@@ -13,6 +13,7 @@ from app.auth.models import Role
 from app.consistency import recompute, service
 from app.consistency.duplicates import signature
 from app.consistency.models import AgreementSnapshot, Conflict, ImageConsensus
+from app.core.db import make_sessionmaker
 from app.images import service as images_service
 from app.images.models import Image
 from app.jobs.models import Job
@@ -93,3 +94,17 @@ def test_label_triggered_runs_are_paced(setup):
     snapshot.summary = {**snapshot.summary, "seconds": 10.0}  # a run of 10 s waits 9 x 10 s after it
     db.flush()
     assert not service.recompute_due(db, project_id=project.id)
+
+
+def test_a_recompute_sees_what_its_own_transaction_wrote_before_it(fresh_engine):
+    # An import then a recompute in one transaction (the demo does this): a snapshot of another
+    # connection would see no labels at all, so the recompute reads through the writing session.
+    with make_sessionmaker(fresh_engine)() as db:
+        project = make_project(db, labels_per_image=2)
+        a, b = (make_member(db, project, Role.inspector) for _ in range(2))
+        image = make_image(db, project, labels_wanted=2)
+        make_annotation(db, image, a, class_named(db, project, "ok"))
+        make_annotation(db, image, b, class_named(db, project, "dent"))  # not committed
+        summary = service.recompute_project(db, project_id=project.id)
+        assert summary["n_annotations"] == 2
+        assert db.scalar(select(Conflict.kind).where(Conflict.image_id == image.id)) == "class_disagreement"
