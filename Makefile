@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install demo serve test test-fast lint bench clean
+.PHONY: install demo serve test test-fast lint bench bench-peers clean
 
 install: $(VENV)/.installed
 
@@ -38,6 +38,11 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/run_all.py
+
+## Label Studio side by side on the same files and requests: installs label-studio into its own
+## virtualenv (bench/peers/.venv, git-ignored; never a Concord dependency), then runs the comparison.
+bench-peers: install
+	$(BIN)/python bench/peers/labelstudio.py --install
 
 ## Atheris on the import parsers and the box validator (reliability #50), FUZZ_SECONDS each; the corpus
 ## each run grows is kept in var/fuzz/<target>, crashes are saved there too.

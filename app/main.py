@@ -22,6 +22,7 @@ from app.core.security import SecurityHeadersMiddleware
 from app.core.startup import check_secret_key
 from app.core.storage import make_storage
 from app.core.templating import TEMPLATES_DIR
+from app.core.timing import ServerTimingMiddleware
 from app.datasets import api as datasets_api
 from app.datasets import views as datasets_views
 from app.images import api as images_api
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
                        max_plain_bytes=settings.max_json_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(ServerTimingMiddleware)  # the whole of the app's time
     app.add_middleware(ForwardedHeadersMiddleware)  # outermost: every layer sees the believed client
     handlers.install(app)
     openapi.install(app)  # error responses and the bearer scheme, as the API really answers

@@ -1,21 +1,25 @@
-"""Ingest speed: images verified, thumbnailed, signed and stored per second, on SQLite and Postgres.
+"""Ingest speed: images verified, thumbnailed, signed and stored per second, on SQLite and Postgres,
+against the machine's ceiling measured in the same run.
+
+Images: the team's inspection workload (bench/_workload.py: 640x480 JPEGs, ~39 KB), or, without it,
+synthetic 640x480 JPEGs. The ceiling (the reference of every rate): Pillow decoding the same files
+in a tight loop in two processes (one per core), nothing else.
 
 Paths measured, each on a fresh database and storage directory:
 - bulk (the `concord import images` path): prepare in 1 and in 2 worker processes, commit every 64;
-- API: a live server (uvicorn, one worker), `POST /api/v1/projects/{id}/images` with 10 files per
-  request, one client and 4 concurrent clients; plus thumbnail GET latency (p50/p99).
+- API: a live server (`concord serve`), `POST /api/v1/projects/{id}/images` with 100 files per
+  request (one client) and 10 files per request (4 clients); plus thumbnail GET latency (p50/p99).
 And, database-free: the time and memory to refuse a decompression bomb (a 50k x 50k PNG header).
 
-Images: 640x480 JPEGs (q90) with sensor-like noise and a part-like shape, distinct bytes each,
-~60-90 KB: what a line camera sends. Prints one JSON object (bench/README.md format) and writes it
-to bench/results/ingest.json.
-    .venv/bin/python bench/ingest.py [--quick] [--images 400] [--databases sqlite,postgres]
+Prints one JSON object (bench/README.md format) and writes it to bench/results/ingest.json.
+    .venv/bin/python bench/ingest.py [--quick] [--images 800] [--databases sqlite,postgres]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -41,10 +45,12 @@ from app.core.db import make_sessionmaker  # noqa: E402
 from app.core.storage import LocalStorage  # noqa: E402
 from app.images import bulk, service, uploads  # noqa: E402
 from app.projects import service as project_service  # noqa: E402
+from bench._workload import MissingWorkload, workload  # noqa: E402
 from tests.support.databases import engine_url, fresh_database, postgres_available  # noqa: E402
 from tests.support.live_server import live_server  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+API_LEVELS = ((1, 100), (4, 10))  # (clients, files per request)
 
 
 def make_images(folder: Path, n: int) -> list[Path]:
@@ -60,6 +66,26 @@ def make_images(folder: Path, n: int) -> list[Path]:
         PILImage.fromarray(rgb).save(path, format="JPEG", quality=90)
         paths.append(path)
     return paths
+
+
+def _decode_all(paths: list[str]) -> int:
+    for path in paths:
+        with PILImage.open(path) as image:
+            image.load()
+    return len(paths)
+
+
+def decode_ceiling(paths: list[Path], passes: int = 2) -> float:
+    """Files/s of Pillow decoding the same files fully in a tight loop, one process per core."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    names = [str(p) for p in paths] * passes
+    cores = os.cpu_count() or 1
+    with ProcessPoolExecutor(max_workers=cores) as pool:
+        list(pool.map(_decode_all, [names[:cores]] * cores))  # warm up: imports, page cache
+        started = time.perf_counter()
+        done = sum(pool.map(_decode_all, [names[i::cores] for i in range(cores)]))
+    return done / (time.perf_counter() - started)
 
 
 def new_project(engine, name: str, *, with_token: bool = False) -> tuple[int, str | None]:
@@ -100,9 +126,9 @@ def bulk_rate(engine, data_dir: Path, paths: list[Path], workers: int) -> float:
 def api_rates(engine, data_dir: Path, paths: list[Path]) -> dict[str, float]:
     out: dict[str, float] = {}
     with live_server(engine, data_dir) as server:
-        for clients in (1, 4):
+        for clients, per_request in API_LEVELS:
             project_id, token = new_project(engine, f"api-{clients}", with_token=True)
-            groups = [paths[i : i + 10] for i in range(0, len(paths), 10)]
+            groups = [paths[i : i + per_request] for i in range(0, len(paths), per_request)]
             latencies: list[float] = []
 
             def client(
@@ -194,15 +220,23 @@ def bomb_figures(tmp: Path) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
-    parser.add_argument("--images", type=int, default=400)
+    parser.add_argument("--images", type=int, default=800)
     parser.add_argument("--databases", default="sqlite,postgres")
     args = parser.parse_args()
-    n = 40 if args.quick else args.images
+    n = 100 if args.quick else args.images
     figures: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        paths = make_images(tmp / "images", n)
-        size = f"{n:,} JPEGs 640x480 (~{sum(p.stat().st_size for p in paths) // n // 1024} KB)"
+        try:
+            paths = sorted((workload(n) / "images").glob("*.jpg"))
+            kind_of = "workload"
+        except MissingWorkload:
+            paths, kind_of = make_images(tmp / "images", n), "synthetic"
+        size = f"{n:,} {kind_of} JPEGs 640x480 (~{sum(p.stat().st_size for p in paths) // n // 1024} KB)"
+        ceiling = decode_ceiling(paths)
+        reference = {"name": f"Pillow decode, {os.cpu_count()} processes", "value": round(ceiling), "unit": "files/s"}
+        figures.append({"name": "pure decode rate (the ceiling)", "value": round(ceiling, 1), "unit": "files/s",
+                        "size": size, "database": None, "reference": None})
         figures += bomb_figures(tmp)
         for kind in args.databases.split(","):
             if kind == "postgres" and not postgres_available():
@@ -219,19 +253,23 @@ def main() -> None:
                             "unit": "images/s",
                             "size": size,
                             "database": kind,
-                            "reference": None,
+                            "reference": reference,
+                            "of_ceiling": round(rate / ceiling, 3),
                         }
                     )
                 api = api_rates(engine, tmp / kind / "api", paths)
-                for clients in (1, 4):
+                for clients, per_request in API_LEVELS:
+                    rate = api[f"api_{clients}"]
                     figures.append(
                         {
-                            "name": f"API upload ({clients} client{'s' if clients > 1 else ''}, 10 files/request)",
-                            "value": round(api[f"api_{clients}"], 1),
+                            "name": f"API upload ({clients} client{'s' if clients > 1 else ''}, "
+                            f"{per_request} files/request)",
+                            "value": round(rate, 1),
                             "unit": "images/s",
                             "size": size,
                             "database": kind,
-                            "reference": None,
+                            "reference": reference,
+                            "of_ceiling": round(rate / ceiling, 3),
                             "request_p95_ms": round(api[f"api_{clients}_request_p95_ms"], 1),
                         }
                     )

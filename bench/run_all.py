@@ -23,10 +23,19 @@ START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 ORDER = ["ingest", "labeling", "consistency", "export", "scale"]  # the rest follow alphabetically
 
 
+PEERS = HERE / "peers" / "labelstudio.py"  # Label Studio side by side; skips itself unless installed
+
+
 def scripts() -> list[Path]:
     found = {p.stem: p for p in HERE.glob("*.py") if p.stem not in {"run_all", "soak", "training_designs"}
              and not p.stem.startswith("_")}
+    if PEERS.exists():
+        found["peers"] = PEERS
     return [found[n] for n in ORDER if n in found] + [found[n] for n in sorted(found) if n not in ORDER]
+
+
+def name_of(script: Path) -> str:
+    return "peers" if script == PEERS else script.stem
 
 
 def run(script: Path, quick: bool, timeout: float) -> dict[str, object]:
@@ -36,10 +45,10 @@ def run(script: Path, quick: bool, timeout: float) -> dict[str, object]:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=HERE.parent, check=False)
     except subprocess.TimeoutExpired:
-        return {"bench": script.stem, "error": f"timed out after {timeout:.0f} s", "figures": []}
+        return {"bench": name_of(script), "error": f"timed out after {timeout:.0f} s", "figures": []}
     seconds = round(time.monotonic() - started, 1)
     if done.returncode != 0:
-        return {"bench": script.stem, "error": done.stderr.strip()[-2000:], "figures": [], "seconds": seconds}
+        return {"bench": name_of(script), "error": done.stderr.strip()[-2000:], "figures": [], "seconds": seconds}
     try:
         result = json.loads(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "{}")
     except json.JSONDecodeError:
@@ -56,6 +65,9 @@ def table(results: list[dict[str, object]]) -> str:
         for f in result.get("figures", []):  # type: ignore[union-attr]
             ref = f.get("reference") or {}
             ref_text = f"{ref.get('name')}: {_fmt(ref.get('value'))} {ref.get('unit', '')}".strip() if ref else ""
+            for key, shown in (("ratio", "x of it"), ("of_ceiling", "of it")):  # the figure / the reference
+                if f.get(key) is not None:
+                    ref_text += f" ({_fmt(f[key])} {shown})"
             rows.append(f"| {result['bench']} | {f['name']} | {_fmt(f['value'])} | {f.get('unit', '')} | "
                         f"{f.get('size', '')} | {f.get('database') or ''} | {ref_text} |")
     return "\n".join(rows)
@@ -74,7 +86,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per benchmark")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    chosen = [s for s in scripts() if not args.only or s.stem in args.only]
+    chosen = [s for s in scripts() if not args.only or name_of(s) in args.only]
     started = time.monotonic()
     results = [run(s, args.quick, args.timeout) for s in chosen]
     summary = {

@@ -177,8 +177,7 @@ def require_role(minimum: Role) -> Callable[..., ProjectAccess]:
     """Dependency: the caller's access to the path's `project_id`, at least `minimum`."""
 
     def dependency(project_id: int, user: CurrentUser, db: DbSession) -> ProjectAccess:
-        project = db.get(Project, project_id)
-        role = service.project_role(db, user=user, project_id=project_id) if project else None
+        project, role = service.project_and_role(db, user=user, project_id=project_id)
         if project is None or role is None:
             raise NotFound("project not found")
         if role.rank < minimum.rank:

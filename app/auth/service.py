@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from app.auth import passwords, throttle
@@ -27,6 +27,7 @@ from app.core.security import (
     token_digest,
     verify_password,
 )
+from app.projects.models import Project
 
 # last_seen_at is written at most this often, so reads do not each become a write.
 SESSION_TOUCH_INTERVAL = timedelta(minutes=1)
@@ -323,6 +324,23 @@ def count_live_sessions(db: Session, *, user_id: int, settings: Settings) -> int
 
 
 # ---- project roles -------------------------------------------------------------------------------------
+
+_PROJECT_AND_ROLE = (select(Project, Membership.role)
+                     .outerjoin(Membership, (Membership.project_id == Project.id)
+                                & (Membership.user_id == bindparam("user_id")))
+                     .where(Project.id == bindparam("project_id")))
+
+
+def project_and_role(db: Session, *, user: User, project_id: int) -> tuple[Project | None, Role | None]:
+    """The project and the user's role in it, in one round trip (every project route asks)."""
+    found = db.execute(_PROJECT_AND_ROLE, {"user_id": user.id, "project_id": project_id}).first()
+    if found is None:
+        return None, None
+    project, role = found
+    if user.is_site_admin:
+        return project, Role.admin
+    return project, Role(role) if role is not None else None
+
 
 def project_role(db: Session, *, user: User, project_id: int) -> Role | None:
     """The user's role in the project; site admins administer every project."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import ApiToken, TokenRevoked, User
@@ -80,14 +80,19 @@ def revoke_token(db: Session, *, token_id: int, user_id: int | None, actor: User
     return token
 
 
+_TOKEN_AND_USER = (select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+                   .where(ApiToken.token_hash == bindparam("digest")))
+
+
 def token_principal(db: Session, *, token: str) -> Principal:
     """The active user behind a live token; stamps last use (at most once a minute).
 
     Raises Unauthorized saying whether the token is unknown, revoked (when, and why) or expired.
     """
-    api_token = db.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
-    if api_token is None:
+    found = db.execute(_TOKEN_AND_USER, {"digest": token_digest(token)}).first()  # one round trip per request
+    if found is None:
         raise Unauthorized("the API token is not valid")
+    api_token, user = found
     now = utcnow()
     if api_token.revoked_at is not None:
         reason = TokenRevoked(api_token.revoked_reason or TokenRevoked.by_hand)
@@ -95,8 +100,7 @@ def token_principal(db: Session, *, token: str) -> Principal:
                            "create a new one on /account")
     if api_token.expires_at <= now:
         raise Unauthorized(f"this API token expired on {api_token.expires_at:%Y-%m-%d}; create a new one on /account")
-    user = db.get(User, api_token.user_id)
-    if user is None or not user.is_active:
+    if not user.is_active:
         raise Unauthorized("the API token's account is deactivated")
     if api_token.last_used_at is None or now - api_token.last_used_at > SESSION_TOUCH_INTERVAL:
         api_token.last_used_at = now

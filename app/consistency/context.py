@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.consistency.boxes import BoxParams
@@ -59,9 +59,17 @@ class ProjectContext:
         return self.priors is not None
 
 
+# Built once (every submit loads its project's context): statements with bound parameters.
+_CLASSES = (select(LabelClass.id, LabelClass.name).where(LabelClass.project_id == bindparam("project_id"))
+            .order_by(LabelClass.position, LabelClass.id))
+_LATEST_DS = (select(AgreementSnapshot.summary["ds"]).where(AgreementSnapshot.project_id == bindparam("project_id"))
+              .order_by(AgreementSnapshot.created_at.desc(), AgreementSnapshot.id.desc()).limit(1))
+_CONFUSIONS = select(LabelerQuality.user_id, LabelerQuality.confusion, LabelerQuality.class_ids).where(
+    LabelerQuality.project_id == bindparam("project_id"), LabelerQuality.user_id.in_(bindparam("ids", expanding=True)))
+
+
 def load_context(db: Session, project: Project) -> ProjectContext:
-    classes = db.scalars(select(LabelClass).where(LabelClass.project_id == project.id)
-                         .order_by(LabelClass.position, LabelClass.id)).all()
+    classes = db.execute(_CLASSES, {"project_id": project.id}).all()
     settings = project.settings or {}
     params = BoxParams(match_iou=float(settings.get("box_match_iou", DEFAULT_MATCH_IOU)),
                        localization_iou=float(project.iou_threshold),
@@ -78,8 +86,7 @@ def latest_snapshot(db: Session, project_id: int) -> AgreementSnapshot | None:
 def load_estimates(db: Session, ctx: ProjectContext, labeler_ids: Iterable[int]) -> None:
     """Attach the last global run's priors and these labelers' confusion matrices, when they were
     computed over the same classes in the same order (a taxonomy change voids them)."""
-    ds = db.scalar(select(AgreementSnapshot.summary["ds"]).where(AgreementSnapshot.project_id == ctx.project.id)
-                   .order_by(AgreementSnapshot.created_at.desc(), AgreementSnapshot.id.desc()).limit(1))
+    ds = db.scalar(_LATEST_DS, {"project_id": ctx.project.id})
     if not isinstance(ds, dict) or ds.get("class_ids") != ctx.class_ids:
         return
     ctx.priors = np.asarray(ds["priors"], dtype=float)
@@ -87,8 +94,7 @@ def load_estimates(db: Session, ctx: ProjectContext, labeler_ids: Iterable[int])
     wanted = sorted(set(labeler_ids))
     if not wanted:
         return
-    rows = db.execute(select(LabelerQuality.user_id, LabelerQuality.confusion, LabelerQuality.class_ids)
-                      .where(LabelerQuality.project_id == ctx.project.id, LabelerQuality.user_id.in_(wanted))).all()
+    rows = db.execute(_CONFUSIONS, {"project_id": ctx.project.id, "ids": wanted}).all()
     for user_id, confusion, class_ids in rows:
         if class_ids == ctx.class_ids and confusion:
             ctx.confusion[user_id] = np.asarray(confusion, dtype=float)

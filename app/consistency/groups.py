@@ -20,6 +20,7 @@ from app.consistency.context import ProjectContext
 from app.consistency.duplicates import SIGNATURE_BYTES, find_near_duplicates
 from app.consistency.models import Conflict, ConflictKind, DuplicateGroup, ImageConsensus
 from app.consistency.writer import sync_conflicts
+from app.core.db import read_only_session
 from app.images.models import Image
 from app.review.models import FinalLabel
 
@@ -46,7 +47,8 @@ def _signatures(db: Session, project_id: int) -> tuple[list[int], list[bytes], d
 def sync_duplicate_groups(db: Session, ctx: ProjectContext) -> dict[str, Any]:
     """Find the groups, store them on the images, and open/close their conflicts."""
     project_id = ctx.project.id
-    ids, signatures, current = _signatures(db, project_id)
+    with read_only_session(db) as reader:  # the search holds no lock: only its writes below do
+        ids, signatures, current = _signatures(reader, project_id)
     found = find_near_duplicates(signatures, max_distance=float((ctx.project.settings or {}).get(
         "duplicate_max_distance", DEFAULT_MAX_DISTANCE))) if len(signatures) >= 2 else None
     wanted = [[ids[i] for i in g] for g in (found.groups if found else [])]
@@ -62,6 +64,20 @@ def sync_duplicate_groups(db: Session, ctx: ProjectContext) -> dict[str, Any]:
     conflicts = _group_conflicts(db, ctx, assigned)
     return {"groups": len(assigned), "images": len(grouped), "with_conflict": conflicts,
             "candidates_checked": found.candidates if found else 0}
+
+
+def sync_group_conflicts(db: Session, ctx: ProjectContext) -> dict[str, Any]:
+    """Re-check the stored groups' conflicts against the current labels, without searching for
+    groups again (labels changed, images did not)."""
+    assigned: dict[int, list[int]] = {}
+    stored = (select(Image.id, Image.duplicate_group_id)
+              .join(DuplicateGroup, DuplicateGroup.id == Image.duplicate_group_id)
+              .where(DuplicateGroup.project_id == ctx.project.id).order_by(Image.id))
+    for image_id, group_id in db.execute(stored):
+        assigned.setdefault(int(group_id), []).append(image_id)  # type: ignore[arg-type]  # joined: never None
+    conflicts = _group_conflicts(db, ctx, assigned)
+    return {"groups": len(assigned), "images": sum(map(len, assigned.values())), "with_conflict": conflicts,
+            "candidates_checked": 0}
 
 
 def _assign_ids(db: Session, project_id: int, wanted: list[list[int]],

@@ -1,10 +1,17 @@
 """The global recompute of one project: read every live label once (streamed), fit Dawid–Skene and
 the agreement figures, judge every labeled image with the fresh posterior, store labeler quality,
-near-duplicate groups and a snapshot.
+the near-duplicate groups' conflicts (and, when asked, the groups themselves) and a snapshot.
 
-`progress(fraction, message)` is called between consistent steps (after each batch of images) and
-may commit: a job checkpoint. Re-running from scratch converges to the same rows (every write is an
+It never stalls a labeler: everything it reads comes from a snapshot that holds no lock
+(db.read_only_session), the judging runs outside any write transaction, and the verdicts are written
+BATCH images at a time, each batch followed by `progress(fraction, message)`, which may commit (a job
+checkpoint). An image that got a new label after the snapshot is left as the labeler's submit made it
+(that verdict is newer). Re-running from scratch converges to the same rows (every write is an
 upsert), so a retried job is harmless.
+
+Near-duplicate groups depend on the images, not on the labels: the search over signatures runs when
+images change (`duplicates=True`, the job kind "consistency.duplicates"), and a label-triggered run
+only re-checks whether each stored group's images still agree.
 """
 
 from __future__ import annotations
@@ -22,12 +29,14 @@ from app.consistency import groups, metrics
 from app.consistency.context import ProjectContext, load_context
 from app.consistency.dawid_skene import DawidSkeneResult, dawid_skene
 from app.consistency.gold import gold_accuracy
+from app.consistency.judge import judge
 from app.consistency.models import AgreementSnapshot, Conflict, ConflictState, LabelerQuality
+from app.core.db import read_only_session
 from app.images.models import Image
 from app.labeling.models import Annotation
 from app.projects.models import Project
 
-BATCH = 500  # images judged between two checkpoints
+BATCH = 100  # images written between two checkpoints: each write transaction stays a few ms long
 KAPPA_MIN_SHARED = 20
 MAX_KAPPA_PAIRS = 2000  # kept in the snapshot, most shared items first
 
@@ -74,13 +83,15 @@ def read_labels(db: Session, ctx: ProjectContext, chunk: int = 20_000) -> Labels
 
 
 def run(db: Session, *, project_id: int, progress: Callable[[float, str], None] | None,
-        judge_and_store: Callable[..., list[Any]], image_inputs: Callable[..., Any]) -> dict[str, Any]:
+        store_verdicts: Callable[..., None], image_inputs: Callable[..., Any], duplicates: bool = True
+        ) -> dict[str, Any]:
     report = progress or _no_progress
     clock = _Clock()
     project = db.get_one(Project, project_id)
     ctx = load_context(db, project)
     report(0.01, "reading labels")
-    labels = read_labels(db, ctx)
+    with read_only_session(db) as reader:
+        labels = read_labels(reader, ctx)
     t = labels.triples
     clock.lap("read labels")
     report(0.05, f"fitting Dawid-Skene on {t.n_labels:,} labels")
@@ -89,16 +100,17 @@ def run(db: Session, *, project_id: int, progress: Callable[[float, str], None] 
         _attach_estimates(ctx, ds, labels)
     figures = _figures(t, ds)
     clock.lap("maths")
-    box_alpha = _judge_all(db, ctx, labels, ds, report, judge_and_store, image_inputs)
+    box_alpha = _judge_all(db, ctx, labels, ds, report, store_verdicts, image_inputs)
     clock.lap("judge images")
     report(0.8, "labeler quality")
     _store_quality(db, ctx, labels, ds)
     clock.lap("labeler quality")
     report(0.85, "near-duplicate groups")
-    duplicates = groups.sync_duplicate_groups(db, ctx)
+    found = groups.sync_duplicate_groups(db, ctx) if duplicates else groups.sync_group_conflicts(db, ctx)
     db.flush()
     clock.lap("duplicates")
-    summary = _summary(db, ctx, labels, ds, figures, box_alpha, duplicates)
+    summary = _summary(db, ctx, labels, ds, figures, box_alpha, found)
+    summary["seconds"] = round(sum(clock.laps.values()), 3)  # paces the next label-triggered run
     db.add(AgreementSnapshot(project_id=project_id, alpha=_finite(figures["alpha"]),
                              fleiss_kappa=figures["fleiss"].kappa, box_alpha=_finite(box_alpha),
                              n_images=int(t.n_items), n_annotations=labels.n_annotations, summary=summary))
@@ -106,7 +118,7 @@ def run(db: Session, *, project_id: int, progress: Callable[[float, str], None] 
     report(1.0, "done")
     return {"project_id": project_id, "alpha": _finite(figures["alpha"]), "fleiss_kappa": figures["fleiss"].kappa,
             "box_alpha": _finite(box_alpha), "n_images": int(t.n_items), "n_annotations": labels.n_annotations,
-            "conflicts": summary["conflicts"], "duplicate_groups": duplicates["groups"],
+            "conflicts": summary["conflicts"], "duplicate_groups": found["groups"],
             "seconds": clock.laps, "url": f"/projects/{project_id}/agreement"}
 
 
@@ -139,24 +151,37 @@ def _figures(t: metrics.Triples, ds: DawidSkeneResult | None) -> dict[str, Any]:
 
 
 def _judge_all(db: Session, ctx: ProjectContext, labels: Labels, ds: DawidSkeneResult | None,
-               report: Callable[[float, str], None], judge_and_store: Callable[..., list[Any]],
+               report: Callable[[float, str], None], store_verdicts: Callable[..., None],
                image_inputs: Callable[..., Any]) -> float:
-    """Judge every labeled image in batches; returns the box alpha over all clusters."""
+    """Judge every labeled image in batches (read from a snapshot, judged outside any transaction,
+    written in a short one); returns the box alpha over all clusters."""
     boxes = metrics.CoincidenceAccumulator(ctx.n_classes + 1)
     code_of = {int(i): k for k, i in enumerate(labels.image_ids)}
     total = labels.image_ids.size
     for start in range(0, total, BATCH):
         ids = labels.image_ids[start:start + BATCH].tolist()
-        images = db.scalars(select(Image).where(Image.id.in_(ids)).order_by(Image.id)).all()
-        inputs, history = image_inputs(db, ctx, images)
-        posteriors = {i: ds.posterior[code_of[i]] for i in ids} if ds is not None else None
-        for verdict in judge_and_store(db, ctx, [im.id for im in images], inputs, history, posteriors=posteriors):
+        with read_only_session(db) as reader:
+            images = reader.scalars(select(Image).where(Image.id.in_(ids)).order_by(Image.id)).all()
+            inputs, history = image_inputs(reader, ctx, images)
+        verdicts = {i: judge(inputs[i], ctx, ds.posterior[code_of[i]] if ds is not None else None) for i in inputs}
+        for verdict in verdicts.values():
             if verdict.box_units is not None and len(verdict.box_units):
                 boxes.add(verdict.box_units)
+        current = _unchanged(db, inputs)
+        store_verdicts(db, ctx, current, [verdicts[i] for i in current], history)
         db.flush()
         done = min(start + BATCH, total)
         report(0.1 + 0.7 * done / max(total, 1), f"judged {done:,} of {total:,} images")
     return boxes.alpha()
+
+
+def _unchanged(db: Session, inputs: dict[int, Any]) -> list[int]:
+    """The images whose live labels are still the ones judged (read now, in the write transaction)."""
+    live: dict[int, set[int]] = {i: set() for i in inputs}
+    for image_id, annotation_id in db.execute(select(Annotation.image_id, Annotation.id).where(
+            Annotation.image_id.in_(list(inputs)), Annotation.superseded_by_id.is_(None))):
+        live[image_id].add(annotation_id)
+    return [i for i, given in inputs.items() if live[i] == {label.annotation_id for label in given.labels}]
 
 
 def _store_quality(db: Session, ctx: ProjectContext, labels: Labels, ds: DawidSkeneResult | None) -> None:

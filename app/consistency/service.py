@@ -5,27 +5,31 @@ Two paths through the same judgement (judge.py) and the same writer (writer.py):
   per-labeler confusions of the last global run when there is one;
 - `recompute_project`: every image, with a fresh Dawid–Skene fit, plus the project figures, labeler
   quality, near-duplicate groups and a snapshot for the trend; run by `concord consistency`, by the job
-  kind "consistency.recompute" and automatically after enough new labels (`schedule_recompute_if_due`).
+  kind "consistency.recompute" and automatically after enough new labels (`schedule_recompute_if_due`,
+  paced, and then without searching the near-duplicate groups again: labels do not change them);
+- `refresh_duplicates`: the near-duplicate search, queued a few seconds after images are added
+  (`schedule_duplicates`, job kind "consistency.duplicates").
 Services flush and never commit (progress callbacks may checkpoint, see recompute.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.consistency import recompute
+from app.consistency import groups, recompute
 from app.consistency.context import ProjectContext, latest_snapshot, load_context, load_estimates
 from app.consistency.judge import IMAGE_KINDS, ImageInput, Label, judge
 from app.consistency.models import Conflict, ConflictState
 from app.consistency.writer import MANUAL_KINDS, load_existing, newer_label_disagrees, store
+from app.core.db import utcnow
 from app.images.models import Image
 from app.labeling.models import Annotation
 from app.projects.models import Project
@@ -33,25 +37,31 @@ from app.review.models import Resolution
 
 Progress = Callable[[float, str], None]
 JOB_KIND = "consistency.recompute"
+DUPLICATES_JOB_KIND = "consistency.duplicates"
+DUPLICATES_DELAY = timedelta(seconds=5)  # uploads arrive in bursts: one search after the burst
 RECOMPUTE_EVERY = 200  # new labels between global runs; project.settings["recompute_every"] overrides
+RECOMPUTE_MIN_SECONDS = 60.0  # a label-triggered run is never closer than this to the last one
+RECOMPUTE_PAUSE_FACTOR = 9.0  # ... nor than 9x its duration: the background takes at most ~10% of the time
 CHECK_EVERY = 20  # look at that count on every 20th annotation id only (a cheap, approximate counter)
 STORED_KINDS = (*IMAGE_KINDS, *MANUAL_KINDS)  # the writer keeps a flag open, and reopens it after relabels
 
 
 def on_new_annotation(db: Session, annotation: Annotation) -> None:
-    """Refresh the annotation's image: consensus, box clusters, conflicts, automatic final label."""
+    """Refresh the annotation's image: consensus, box clusters, conflicts, automatic final label.
+    Everything it writes happens inside one savepoint: when it raises, the caller's transaction is
+    as it was (the labeling service logs the error and keeps the answer)."""
     image = db.get_one(Image, annotation.image_id)
     project = db.get_one(Project, image.project_id)
     for attempt in range(2):  # a parallel submit on the same image may insert the same rows first
         try:
             with db.begin_nested():
                 refresh_image(db, project, image)
+                if annotation.id % CHECK_EVERY == 0:
+                    schedule_recompute_if_due(db, project_id=project.id)
             break
         except (IntegrityError, StaleDataError):
             if attempt:
                 raise
-    if annotation.id % CHECK_EVERY == 0:
-        schedule_recompute_if_due(db, project_id=project.id)
 
 
 def refresh_image(db: Session, project: Project, image: Image) -> None:
@@ -67,15 +77,25 @@ def judge_and_store(db: Session, ctx: ProjectContext, image_ids: Sequence[int], 
                     history: dict[int, list[tuple[datetime | None, int | None]]],
                     posteriors: dict[int, np.ndarray] | None) -> list[Any]:
     """Judge and store a batch of images; returns their verdicts (for box agreement)."""
+    verdicts = [judge(inputs[i], ctx, posteriors.get(i) if posteriors else None) for i in image_ids]
+    store_verdicts(db, ctx, image_ids, verdicts, history)
+    return verdicts
+
+
+def store_verdicts(db: Session, ctx: ProjectContext, image_ids: Sequence[int], verdicts: Sequence[Any],
+                   history: dict[int, list[tuple[datetime | None, int | None]]]) -> None:
+    """Store each image's verdict (consensus, conflicts, automatic final label); flushes nothing."""
     existing = load_existing(db, project_id=ctx.project.id, image_ids=image_ids, kinds=STORED_KINDS)
     decisions = _Decisions(db, history)
-    verdicts = []
-    for image_id in image_ids:
-        verdict = judge(inputs[image_id], ctx, posteriors.get(image_id) if posteriors else None)
+    for image_id, verdict in zip(image_ids, verdicts, strict=True):
         store(db, project_id=ctx.project.id, image_id=image_id, verdict=verdict, existing=existing,
               kinds=STORED_KINDS, reopen=decisions.reopens, restore=decisions.restores)
-        verdicts.append(verdict)
-    return verdicts
+
+
+_LIVE_LABELS = (select(Annotation.id, Annotation.image_id, Annotation.labeler_id, Annotation.label_class_id,
+                       Annotation.boxes, Annotation.created_at)
+                .where(Annotation.image_id.in_(bindparam("ids", expanding=True)), Annotation.superseded_by_id.is_(None))
+                .order_by(Annotation.image_id, Annotation.labeler_id))  # built once: judged on every submit
 
 
 def image_inputs(db: Session, ctx: ProjectContext, images: Sequence[Image]
@@ -85,10 +105,7 @@ def image_inputs(db: Session, ctx: ProjectContext, images: Sequence[Image]
     ids = [image.id for image in images]
     labels: dict[int, list[Label]] = {i: [] for i in ids}
     history: dict[int, list[tuple[datetime | None, int | None]]] = {i: [] for i in ids}
-    rows = db.execute(select(Annotation.id, Annotation.image_id, Annotation.labeler_id, Annotation.label_class_id,
-                             Annotation.boxes, Annotation.created_at)
-                      .where(Annotation.image_id.in_(ids), Annotation.superseded_by_id.is_(None))
-                      .order_by(Annotation.image_id, Annotation.labeler_id))
+    rows = db.execute(_LIVE_LABELS, {"ids": ids})
     for ann_id, image_id, labeler_id, class_id, boxes, created_at in rows:
         code = ctx.code(class_id)
         xywh, box_codes = _boxes_in_codes(boxes or [], ctx)
@@ -157,10 +174,13 @@ class _Decisions:
         return (ConflictState.ambiguous if decided.is_ambiguous else ConflictState.resolved), resolution.created_at
 
 
-def recompute_project(db: Session, *, project_id: int, progress: Progress | None = None) -> dict[str, Any]:
-    """The global pass (see recompute.py): safe to re-run from scratch; returns the summary."""
-    return recompute.run(db, project_id=project_id, progress=progress, judge_and_store=judge_and_store,
-                         image_inputs=image_inputs)
+def recompute_project(db: Session, *, project_id: int, progress: Progress | None = None,
+                      duplicates: bool = True) -> dict[str, Any]:
+    """The global pass (see recompute.py): safe to re-run from scratch; returns the summary.
+    `duplicates=False` keeps the stored near-duplicate groups (only their conflicts are re-checked):
+    the groups depend on the images, not on the labels."""
+    return recompute.run(db, project_id=project_id, progress=progress, store_verdicts=store_verdicts,
+                         image_inputs=image_inputs, duplicates=duplicates)
 
 
 # --- the background trigger -------------------------------------------------------------------------
@@ -173,14 +193,27 @@ def labels_since_last_run(db: Session, *, project_id: int) -> int:
 
 
 def recompute_due(db: Session, *, project_id: int) -> bool:
+    """RECOMPUTE_EVERY new labels since the last run, and the background share bounded: the next run
+    starts no sooner than RECOMPUTE_MIN_SECONDS, and RECOMPUTE_PAUSE_FACTOR times the last run's own
+    duration, after the last one (project.settings "recompute_every", "recompute_min_seconds")."""
     project = db.get_one(Project, project_id)
-    every = int((project.settings or {}).get("recompute_every", RECOMPUTE_EVERY))
-    return every > 0 and labels_since_last_run(db, project_id=project_id) >= every
+    settings = project.settings or {}
+    every = int(settings.get("recompute_every", RECOMPUTE_EVERY))
+    if every <= 0:
+        return False
+    snapshot = latest_snapshot(db, project_id)
+    if snapshot is not None:
+        took = float((snapshot.summary or {}).get("seconds", 0.0))
+        pause = max(float(settings.get("recompute_min_seconds", RECOMPUTE_MIN_SECONDS)), RECOMPUTE_PAUSE_FACTOR * took)
+        if utcnow() < snapshot.created_at + timedelta(seconds=pause):
+            return False
+    return labels_since_last_run(db, project_id=project_id) >= every
 
 
-def schedule_recompute(db: Session, *, project_id: int, created_by: Any = None) -> Any:
+def schedule_recompute(db: Session, *, project_id: int, created_by: Any = None, duplicates: bool = True) -> Any:
     """Queue a global recompute unless one is already queued or running; returns the job (or None
-    when the job kind is not available)."""
+    when the job kind is not available). `duplicates`: search the near-duplicate groups again too
+    (a person asking for a recompute gets everything; the label-triggered run does not need it)."""
     from app.jobs import service as jobs
     from app.jobs.models import Job, JobState
     from app.jobs.registry import load_kinds
@@ -190,12 +223,42 @@ def schedule_recompute(db: Session, *, project_id: int, created_by: Any = None) 
     waiting = db.scalar(select(Job).where(Job.project_id == project_id, Job.kind == JOB_KIND,
                                           Job.state.in_([JobState.queued, JobState.running])).limit(1))
     if waiting is not None:
+        if duplicates and waiting.state == JobState.queued and not waiting.payload.get("duplicates", True):
+            waiting.payload = {**waiting.payload, "duplicates": True}
         return waiting
-    return jobs.enqueue(db, kind=JOB_KIND, project_id=project_id, payload={}, created_by=created_by)
+    return jobs.enqueue(db, kind=JOB_KIND, project_id=project_id, payload={"duplicates": duplicates},
+                        created_by=created_by)
 
 
 def schedule_recompute_if_due(db: Session, *, project_id: int) -> Any:
-    return schedule_recompute(db, project_id=project_id) if recompute_due(db, project_id=project_id) else None
+    if not recompute_due(db, project_id=project_id):
+        return None
+    return schedule_recompute(db, project_id=project_id, duplicates=False)
+
+
+def schedule_duplicates(db: Session, *, project_id: int) -> Any:
+    """Images of the project changed: queue one search for near-duplicate groups a few seconds from
+    now, unless one is already waiting (a running one does not count: it may have missed these)."""
+    from app.jobs import service as jobs
+    from app.jobs.models import Job, JobState
+    from app.jobs.registry import load_kinds
+
+    if DUPLICATES_JOB_KIND not in load_kinds():
+        return None
+    waiting = db.scalar(select(Job).where(Job.project_id == project_id, Job.kind == DUPLICATES_JOB_KIND,
+                                          Job.state == JobState.queued).limit(1))
+    if waiting is not None:
+        return waiting
+    return jobs.enqueue(db, kind=DUPLICATES_JOB_KIND, project_id=project_id, payload={},
+                        run_after=utcnow() + DUPLICATES_DELAY)
+
+
+def refresh_duplicates(db: Session, *, project_id: int) -> dict[str, Any]:
+    """Search the project's near-duplicate groups and open or close their conflicts (flushes)."""
+    ctx = load_context(db, db.get_one(Project, project_id))
+    found = groups.sync_duplicate_groups(db, ctx)
+    db.flush()
+    return found
 
 
 # --- adaptive overlap -------------------------------------------------------------------------------

@@ -23,9 +23,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.consistency.judge import Verdict
@@ -49,18 +50,32 @@ class Existing:
     pending_returns: set[int]  # images with a relabel request not answered yet
 
 
-def load_existing(db: Session, *, project_id: int, image_ids: Sequence[int], kinds: Sequence[str]) -> Existing:
+# Built once: a submit judges its image on every request, and building a statement (and its cache
+# key) costs more than running it. `ids` and `kinds` are expanding parameters.
+_IDS: Any = bindparam("ids", expanding=True)
+_KINDS: Any = bindparam("kinds", expanding=True)
+_CONFLICTS = select(Conflict).where(Conflict.project_id == bindparam("project_id"), Conflict.image_id.in_(_IDS),
+                                    Conflict.kind.in_(_KINDS))
+_CONSENSUS = select(ImageConsensus).where(ImageConsensus.image_id.in_(_IDS))
+_FINALS = select(FinalLabel).where(FinalLabel.image_id.in_(_IDS))
+
+
+@lru_cache(maxsize=1)
+def _pending_returns() -> Any:
     from app.labeling.models import Assignment, AssignmentState
 
+    returned = Assignment.state == AssignmentState.returned
+    return select(Assignment.image_id).where(Assignment.image_id.in_(_IDS), returned)
+
+
+def load_existing(db: Session, *, project_id: int, image_ids: Sequence[int], kinds: Sequence[str]) -> Existing:
     ids = list(image_ids)
     conflicts: dict[int, dict[str, Conflict]] = {i: {} for i in ids}
-    for row in db.scalars(select(Conflict).where(Conflict.project_id == project_id, Conflict.image_id.in_(ids),
-                                                 Conflict.kind.in_(list(kinds)))):
+    for row in db.scalars(_CONFLICTS, {"project_id": project_id, "ids": ids, "kinds": list(kinds)}):
         conflicts[row.image_id][row.kind] = row  # type: ignore[index]
-    consensus = {r.image_id: r for r in db.scalars(select(ImageConsensus).where(ImageConsensus.image_id.in_(ids)))}
-    finals = {r.image_id: r for r in db.scalars(select(FinalLabel).where(FinalLabel.image_id.in_(ids)))}
-    pending = set(db.scalars(select(Assignment.image_id).where(Assignment.image_id.in_(ids),
-                                                               Assignment.state == AssignmentState.returned)))
+    consensus = {r.image_id: r for r in db.scalars(_CONSENSUS, {"ids": ids})}
+    finals = {r.image_id: r for r in db.scalars(_FINALS, {"ids": ids})}
+    pending = set(db.scalars(_pending_returns(), {"ids": ids}))
     return Existing(conflicts, consensus, finals, pending)
 
 

@@ -350,6 +350,8 @@ def _image_rows(
         seen[prepared.sha256] = result.image
         images.append(result.image)
     ctx.report.images = len(seen)
+    if ctx.report.images_new:
+        service.images_added(ctx.db, project_id=ctx.project.id)
     batch.stats = {"stored": ctx.report.images_new, "duplicate": ctx.report.images_existing, "refused": 0}
     return images
 

@@ -131,11 +131,13 @@ def prepare(
         if path.stat().st_size > limits.max_bytes:
             raise TooLarge(f"the file is larger than the limit of {limits.max_bytes:,} bytes", field="files")
         sha256, size = hash_file(path)
-    image = validation.open_verified(path, size=size, limits=limits)
+    # One decode serves validation, thumbnail and signature; a JPEG's is a DCT-scaled draft decode.
+    image, (width, height) = validation.open_verified(path, size=size, limits=limits,
+                                                      reduce_to=thumbnails.decode_size)
     try:
-        fmt, (width, height) = str(image.format), image.size
+        fmt = str(image.format)
         signature = perceptual_signature(image)
-        thumb = thumbnails.make_thumbnail(path, image)
+        thumb = thumbnails.make_thumbnail(image)
     finally:
         image.close()
     return Prepared(

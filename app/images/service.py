@@ -194,6 +194,14 @@ def store_prepared(
     return IngestResult(prepared.file_name, IngestStatus.stored, image)
 
 
+def images_added(db: Session, *, project_id: int) -> None:
+    """New images change the project's near-duplicate groups: the consistency service searches them
+    again in the background (labels do not change them; see app.consistency.recompute)."""
+    from app.consistency import service as consistency_service
+
+    consistency_service.schedule_duplicates(db, project_id=project_id)
+
+
 def refused(refusal: Refusal) -> IngestResult:
     return IngestResult(refusal.file_name, IngestStatus.refused, reason=refusal.reason, status_code=refusal.status_code)
 

@@ -3,32 +3,33 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 THUMB_SIDE = 320
 THUMB_QUALITY = 82
+SIGNATURE_WORK = (160, 120)  # = app.consistency.duplicates.WORK_SIZE (tests/images check they agree)
 
 
-def make_thumbnail(path: Path, decoded: Image.Image) -> bytes:
-    """JPEG bytes of the thumbnail. JPEGs are re-read in draft mode: libjpeg scales by 1/2..1/8 while
-    decoding (a DCT-domain downscale, a fraction of the work of a full decode plus a resize); other
-    formats are reduced from the decoded image."""
-    if decoded.format == "JPEG":
-        with Image.open(path, formats=["JPEG"]) as draft:
-            draft.draft("RGB", _fit(draft.size))
-            small = _rgb(draft)
-            small.load()
-    else:
-        small = _rgb(decoded)
+def make_thumbnail(decoded: Image.Image) -> bytes:
+    """JPEG bytes of the thumbnail of a decoded image (see `decode_size`: a JPEG comes already
+    reduced by libjpeg's draft mode, so a small resize is left, if any)."""
+    small = _rgb(decoded)
     target = _fit(small.size)
     if small.size != target:
         small = small.resize(target, Image.Resampling.BICUBIC, reducing_gap=2.0)
     out = io.BytesIO()
     small.save(out, format="JPEG", quality=THUMB_QUALITY)
     return out.getvalue()
+
+
+def decode_size(declared: tuple[int, int]) -> tuple[int, int]:
+    """The smallest decoded size that serves the thumbnail (THUMB_SIDE on the long side) and the
+    near-duplicate signature (its SIGNATURE_WORK working copy): what a JPEG is draft-decoded to, once,
+    at ingest."""
+    fit = _fit(declared)
+    return (min(declared[0], max(fit[0], SIGNATURE_WORK[0])), min(declared[1], max(fit[1], SIGNATURE_WORK[1])))
 
 
 def _fit(size: tuple[int, int]) -> tuple[int, int]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ from app.auth.models import User
 from app.core.config import Settings
 from app.core.errors import ConcordError, Invalid
 from app.core.storage import Storage
-from app.images import ingest, service
+from app.images import batch_store, ingest, service
 from app.images.ingest import Prepared, Refusal
 from app.images.models import UploadBatch
 from app.images.service import IngestResult, IngestStatus
@@ -35,9 +35,12 @@ MAX_META_TEXT = 200
 # Decoding is what an upload costs in memory (its body streams to disk): 4 bytes a pixel, 240 MB for an
 # image at the default pixel limit. Requests run in a pool of 40 threads, so without a bound 20 uploads
 # at once decode 20 images at once; decoding is CPU-bound, so more decodes than cores would not end
-# sooner anyway. Memory then grows with the slots, not with the uploads in flight (reliability #48).
+# sooner anyway. Every decode of the process runs in this one pool of DECODE_SLOT_COUNT threads:
+# memory grows with its size, not with the uploads in flight (reliability #48), and one upload's files
+# are decoded on every core at once (Pillow and numpy release the GIL while they work) while the
+# request goes on staging the next ones.
 DECODE_SLOT_COUNT = min(4, max(2, os.cpu_count() or 2))
-_decode_slots = threading.BoundedSemaphore(DECODE_SLOT_COUNT)
+_decoders = ThreadPoolExecutor(max_workers=DECODE_SLOT_COUNT, thread_name_prefix="decode")
 
 
 @dataclass
@@ -74,20 +77,33 @@ def prepared_files(
     """Stage and verify each (name, stream); yields one Prepared or Refusal per file, in order.
     The staged copies are removed when the block ends."""
     limits = service.limits_of(settings)
-    out: list[Prepared | Refusal] = []
+    pending: list[Future[Prepared] | Refusal] = []
     with _cleanup() as staged_paths:
-        for name, stream in files:
-            try:
-                path, sha256, size = ingest.stage(stream, tmp_dir=settings.data_dir / "tmp", max_bytes=limits.max_bytes)
+        try:
+            for name, stream in files:
+                try:
+                    path, sha256, size = ingest.stage(stream, tmp_dir=settings.data_dir / "tmp",
+                                                      max_bytes=limits.max_bytes)
+                except ConcordError as exc:
+                    pending.append(Refusal(ingest.display_name(name), exc.status_code, exc.message))
+                    continue
                 staged_paths.append(path)
-                with _decode_slots:
-                    prepared = ingest.prepare(
-                        path, file_name=name or "", limits=limits, sha256=sha256, size=size, meta=meta
-                    )
-                out.append(prepared)
-            except ConcordError as exc:
-                out.append(Refusal(ingest.display_name(name), exc.status_code, exc.message))
-        yield out
+                pending.append(_decoders.submit(ingest.prepare, path, file_name=name or "", limits=limits,
+                                                sha256=sha256, size=size, meta=meta))
+            yield [_outcome(item, name) for item, (name, _) in zip(pending, files, strict=True)]
+        finally:
+            for item in pending:  # never remove a staged file a decoder still reads
+                if isinstance(item, Future):
+                    item.cancel() or item.exception()
+
+
+def _outcome(item: Future[Prepared] | Refusal, name: str | None) -> Prepared | Refusal:
+    if isinstance(item, Refusal):
+        return item
+    try:
+        return item.result()
+    except ConcordError as exc:
+        return Refusal(ingest.display_name(name), exc.status_code, exc.message)
 
 
 @contextmanager
@@ -123,19 +139,17 @@ def store_files(
             db, project=project, name=batch_name or f"{source} of {len(items)} files", source=source, creator=user
         )
     report = UploadReport(batch=batch)
-    for item in items:
-        if isinstance(item, Refusal):
-            report.results.append(service.refused(item))
-        else:
-            report.results.append(
-                service.store_prepared(db, storage=storage, project=project, batch=batch, prepared=item)
-            )
+    good = [item for item in items if isinstance(item, Prepared)]
+    stored = iter(batch_store.store_many(db, storage=storage, project=project, batch=batch, items=good))
+    report.results = [service.refused(item) if isinstance(item, Refusal) else next(stored) for item in items]
     if started and batch is not None and all(r.status == IngestStatus.refused for r in report.results):
         db.delete(batch)  # every prepared file failed to store (a full disk, storage down): no row either
         db.flush()
         report.batch = batch = None
     if batch is not None:
         service.record_batch_stats(batch, report.results)
+    if any(r.status == IngestStatus.stored for r in report.results):
+        service.images_added(db, project_id=project.id)
     return report
 
 

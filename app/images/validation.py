@@ -10,6 +10,7 @@ DecompressionBombWarning is turned into a refusal, so memory stays flat.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,8 +52,15 @@ def extension(fmt: str) -> str:
     return FORMATS[fmt][1]
 
 
-def open_verified(path: Path, *, size: int, limits: Limits) -> Image.Image:
-    """The fully decoded image at `path` (the caller closes it).
+def open_verified(path: Path, *, size: int, limits: Limits,
+                  reduce_to: Callable[[tuple[int, int]], tuple[int, int]] | None = None
+                  ) -> tuple[Image.Image, tuple[int, int]]:
+    """The decoded image at `path` (the caller closes it) and the size its header declares.
+
+    `reduce_to(declared size)`: a JPEG is decoded in draft mode, libjpeg scaling it by 1/2..1/8 in the
+    DCT domain to the smallest size that still covers the size it returns (a thumbnail, a signature).
+    Every byte of the file is still entropy-decoded, so a truncated or corrupt file is refused exactly
+    as by a full decode; only the inverse DCT, and the memory, shrink. Other formats are decoded whole.
 
     Raises TooLarge (413) over the byte or pixel limit, UnsupportedMedia (415) for anything that is
     not one of the allowlisted formats (HTML, SVG, PSD, FITS, empty files...), Invalid (422) for a
@@ -72,8 +80,11 @@ def open_verified(path: Path, *, size: int, limits: Limits) -> Image.Image:
             raise _too_many_pixels(None, limits) from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise Invalid(f"the image header is corrupt ({_reason(exc)})", field="files") from None
+        declared = image.size
         try:
             _check_header(image, limits)
+            if reduce_to is not None and image.format == "JPEG":
+                image.draft("RGB", reduce_to(declared))
             image.load()
         except ConcordError:
             image.close()
@@ -84,7 +95,7 @@ def open_verified(path: Path, *, size: int, limits: Limits) -> Image.Image:
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
             image.close()
             raise Invalid(f"the image is truncated or corrupt ({_reason(exc)})", field="files") from None
-    return image
+    return image, declared
 
 
 def _check_header(image: Image.Image, limits: Limits) -> None:

@@ -96,4 +96,12 @@ def _project_id(ctx: JobContext) -> int:
 def consistency_recompute(ctx: JobContext) -> dict[str, Any]:
     from app.consistency.service import recompute_project
 
-    return recompute_project(ctx.db, project_id=_project_id(ctx), progress=ctx.progress)
+    return recompute_project(ctx.db, project_id=_project_id(ctx), progress=ctx.progress,
+                             duplicates=bool(ctx.payload.get("duplicates", True)))
+
+
+@job_kind("consistency.duplicates", title="Finding near-duplicate images", max_attempts=3)
+def consistency_duplicates(ctx: JobContext) -> dict[str, Any]:
+    from app.consistency.service import refresh_duplicates
+
+    return refresh_duplicates(ctx.db, project_id=_project_id(ctx))

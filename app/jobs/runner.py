@@ -40,7 +40,7 @@ log = logging.getLogger("concord.jobs")
 T = TypeVar("T")
 Control = Callable[[Callable[[Session], T]], T]
 
-CHECKPOINT_SECONDS = 1.0  # progress() commits at most this often (and always at 100%)
+CHECKPOINT_SECONDS = 0.02  # progress() commits at most this often (and always at 100%): short write locks
 CONTROL_BUSY_TIMEOUT_MS = 1000  # SQLite: a control write gives up (and retries later) after this
 
 

@@ -276,12 +276,9 @@ def _notify_consistency(db: Session, annotation: Annotation) -> None:
     hook = getattr(consistency_service, "on_new_annotation", None)
     if hook is None:
         return
-    savepoint = db.begin_nested()
     try:
-        hook(db, annotation)
-        savepoint.commit()
+        hook(db, annotation)  # writes inside a savepoint of its own: a failure leaves this transaction whole
     except Exception:
-        savepoint.rollback()
         log.exception("consistency update failed for annotation %s", annotation.id)
 
 
