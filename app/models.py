@@ -14,6 +14,7 @@ from app.datasets.models import DatasetExport, DatasetItem, DatasetVersion
 from app.images.models import Image, UploadBatch
 from app.jobs.models import Job
 from app.labeling.models import Annotation, Assignment
+from app.modeling.models import CaptureRequest, FeatureVector, ModelRun, RunPrediction
 from app.projects.models import ClassExample, DefectBookVersion, LabelClass, Project
 from app.review.models import FinalLabel, Resolution
 
@@ -24,6 +25,7 @@ __all__ = [
     "Assignment",
     "AuditEvent",
     "Base",
+    "CaptureRequest",
     "ClassExample",
     "Conflict",
     "DatasetExport",
@@ -32,6 +34,7 @@ __all__ = [
     "DefectBookVersion",
     "DriftReport",
     "DuplicateGroup",
+    "FeatureVector",
     "FinalLabel",
     "Image",
     "ImageConsensus",
@@ -42,9 +45,11 @@ __all__ = [
     "LoginAttempt",
     "Membership",
     "ModelPrediction",
+    "ModelRun",
     "Project",
     "Resolution",
     "Role",
+    "RunPrediction",
     "UploadBatch",
     "User",
     "UserSession",

@@ -17,6 +17,7 @@ class JobState(StrEnum):
     running = "running"
     done = "done"
     failed = "failed"
+    cancelled = "cancelled"
 
 
 class Job(Base):
@@ -40,3 +41,5 @@ class Job(Base):
     created_at: Mapped[datetime] = created_at_column()
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by a person's cancel: a queued job ends at once, a running one at its next progress report.
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,1 @@
+"""Models trained on frozen dataset versions: runs, comparisons, error analysis, the model at the line."""
