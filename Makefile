@@ -4,21 +4,29 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install demo serve test test-fast lint bench bench-peers clean
+.PHONY: install runtime demo serve test test-fast lint bench bench-peers clean
 
+## What the app needs to run (`make demo`, `make serve`): no test tools.
+runtime: $(VENV)/.runtime
+
+## The app and every test and lint tool (`make test`, `make lint`).
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 ## Install, create the demo project on the embedded SQLite database, and serve it.
-demo: install
+demo: runtime
 	$(BIN)/concord demo
 
-serve: install
+serve: runtime
 	$(BIN)/concord db upgrade
 	$(BIN)/concord serve
 

@@ -54,10 +54,6 @@ class ProjectContext:
     def name(self, code: int) -> str:
         return self.names[code]
 
-    @property
-    def has_estimates(self) -> bool:
-        return self.priors is not None
-
 
 # Built once (every submit loads its project's context): statements with bound parameters.
 _CLASSES = (select(LabelClass.id, LabelClass.name).where(LabelClass.project_id == bindparam("project_id"))

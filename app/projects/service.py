@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.models import Membership, User
@@ -120,7 +120,3 @@ def projects_for(db: Session, user: User) -> Sequence[Project]:
     if not user.is_site_admin:
         query = query.join(Membership, Membership.project_id == Project.id).where(Membership.user_id == user.id)
     return db.scalars(query).all()
-
-
-def count_members(db: Session, project_id: int) -> int:
-    return db.scalar(select(func.count()).select_from(Membership).where(Membership.project_id == project_id)) or 0

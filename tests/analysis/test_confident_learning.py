@@ -1,12 +1,11 @@
 """Confident learning against the paper's definitions and against cleanlab (test-only dependency)."""
 from __future__ import annotations
 
+import cleanlab.filter as cleanlab_filter
 import numpy as np
 import pytest
 
 from app.analysis import confident_learning as cl
-
-cleanlab_filter = pytest.importorskip("cleanlab.filter")
 
 
 def noisy_problem(seed: int, n: int = 600, k: int = 4, flip: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

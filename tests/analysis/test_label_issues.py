@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import cleanlab.filter as cleanlab_filter
 import numpy as np
 import pytest
 from fastapi import FastAPI
@@ -20,7 +21,6 @@ from tests.analysis.model import out_of_fold_probabilities
 from tests.analysis.workload_db import WorkloadFiles, load_project
 from tests.factories import class_named, make_annotation, make_image, make_member, make_project
 
-cleanlab_filter = pytest.importorskip("cleanlab.filter")
 N_INJECTED = 24
 
 

@@ -51,7 +51,10 @@ def test_an_invalidated_connection_hands_its_turn_on(tmp_path: Path) -> None:
         first.rollback()
     with engine.begin() as second:
         second.execute(text("CREATE TABLE u (x INTEGER)"))
+    with engine.connect() as third:
+        tables = set(third.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars())
     engine.dispose()
+    assert "u" in tables
 
 
 def test_a_connection_returned_to_the_pool_mid_transaction_hands_its_turn_on(tmp_path: Path) -> None:
@@ -62,4 +65,7 @@ def test_a_connection_returned_to_the_pool_mid_transaction_hands_its_turn_on(tmp
     first.close()  # neither COMMIT nor ROLLBACK from us: the pool resets it
     with engine.begin() as second:
         second.execute(text("CREATE TABLE u (x INTEGER)"))
+    with engine.connect() as third:
+        tables = set(third.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars())
     engine.dispose()
+    assert "u" in tables

@@ -82,8 +82,8 @@ def test_every_acknowledged_answer_and_upload_survives_a_power_cut(tmp_path: Pat
             project = db.get_one(Project, world.project_id)
             for _ in range(400):
                 make_image(db, project)
-            labelers = [create_token(db, user=make_member(db, project, Role.inspector), name="cut", actor=None, max_days=90)[1]
-                        for _ in range(8)]
+            labelers = [create_token(db, user=make_member(db, project, Role.inspector), name="cut", actor=None,
+                                     max_days=90)[1] for _ in range(8)]
             db.commit()
         engine.dispose()  # the server alone touches the files from here on
         port = free_port()

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-yaml = pytest.importorskip("yaml")
 
 
 @pytest.fixture(scope="module")

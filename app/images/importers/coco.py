@@ -45,9 +45,6 @@ class CocoSet:
     images: list[CocoImage]
     categories: dict[int, str]
 
-    def box_count(self) -> int:
-        return sum(len(image.boxes) for image in self.images)
-
 
 def load(path: Path) -> CocoSet:
     data = read_json(path, field="coco")

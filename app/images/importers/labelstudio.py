@@ -15,7 +15,6 @@ before anything is imported. Concord's own Label Studio export (app/datasets/for
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -256,7 +255,3 @@ def _unrotated(x: float, y: float, w: float, h: float, degrees: float) -> tuple[
 def _require(condition: bool, message: str, where: str) -> None:
     if not condition:
         raise Invalid(f"{where}: {message}", field=where)
-
-
-def count_boxes(tasks: Sequence[Task]) -> int:
-    return sum(len(answer.boxes) for task in tasks for answer in task.answers)
