@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
@@ -20,6 +20,7 @@ from app.auth import service
 from app.auth.models import Role, User
 from app.auth.service import Principal
 from app.auth.tokens import token_principal
+from app.core.access import is_public
 from app.core.config import Settings
 from app.core.db import DbSession
 from app.core.errors import Forbidden, NotFound, Unauthorized
@@ -32,18 +33,6 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_FAILED = "the form has expired or did not come from this site; reload the page and try again"
 CROSS_SITE = "cross-site request refused"
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def public(endpoint: F) -> F:
-    """Mark a route as reachable without login (login page, health check, static assets)."""
-    endpoint.__concord_public__ = True  # type: ignore[attr-defined]
-    return endpoint
-
-
-def is_public(endpoint: Any) -> bool:
-    return bool(getattr(endpoint, "__concord_public__", False))
 
 
 def settings_of(request: Request) -> Settings:

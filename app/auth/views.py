@@ -9,7 +9,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.auth import devices, service
-from app.auth.deps import ANON_CSRF_COOKIE, SESSION_COOKIE, client_ip, current_principal, public, settings_of
+from app.auth.deps import ANON_CSRF_COOKIE, SESSION_COOKIE, client_ip, current_principal, settings_of
+from app.core.access import public
 from app.core.db import DbSession
 from app.core.security import sign
 from app.core.templating import render

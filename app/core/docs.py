@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, HTMLResponse
 from swagger_ui_bundle import swagger_ui_path
 
-from app.auth.deps import public
+from app.core.access import public
 from app.core.errors import NotFound
 
 router = APIRouter(include_in_schema=False)

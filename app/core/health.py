@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from app.auth.deps import public
+from app.core.access import public
 from app.core.db import DbSession
 
 router = APIRouter()

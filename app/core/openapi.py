@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from app.auth.deps import is_public
+from app.core.access import is_public
 
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.auth.deps import public
+from app.core.access import public
 from app.core.templating import TEMPLATES_DIR
 from app.main import create_app
 from tests.conftest import make_test_settings

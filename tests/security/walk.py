@@ -21,8 +21,9 @@ from starlette.routing import Mount
 
 import app.models  # noqa: F401  (every table in the metadata)
 from app.auth import service as auth_service
-from app.auth.deps import ANON_CSRF_COOKIE, SESSION_COOKIE, is_public, require_browser_session, require_site_admin
+from app.auth.deps import ANON_CSRF_COOKIE, SESSION_COOKIE, require_browser_session, require_site_admin
 from app.auth.models import User
+from app.core.access import is_public
 from app.core.db import Base
 from app.core.security import sign
 from tests.security.route_roles import ADMIN, INSPECTOR, PUBLIC, REVIEWER, SAMPLE_BODIES, SITE_ADMIN, USER
