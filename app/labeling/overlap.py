@@ -160,16 +160,11 @@ def _in_slices(meta: dict[str, Any] | None, slices: list[tuple[str, str]]) -> bo
 
 
 def _consistency_flags_slice(db: Session, project: Project, image: Image) -> bool:
-    """Ask the consistency service, when it offers `slice_needs_overlap(db, project_id=, meta=)`."""
+    """Whether the consistency service finds this image's slice disagreeing more than the project."""
+    from app.consistency.service import slice_needs_overlap  # here: consistency imports labeling at load
+
     try:
-        from app.consistency import service as consistency_service
-    except ImportError:
-        return False
-    check = getattr(consistency_service, "slice_needs_overlap", None)
-    if check is None:
-        return False
-    try:
-        return bool(check(db, project_id=project.id, meta=image.meta or {}))
+        return slice_needs_overlap(db, project_id=project.id, meta=image.meta or {})
     except Exception:  # advice only: a failing check must not block a labeler's submit
         log.exception("slice_needs_overlap failed for image %s", image.id)
         return False

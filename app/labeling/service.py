@@ -269,15 +269,10 @@ def _check_class(classes: dict[int, LabelClass], class_id: int | None, *, field:
 def _notify_consistency(db: Session, annotation: Annotation) -> None:
     """The consistency service's incremental update for this image. Its failure is logged, never
     the labeler's problem: the answer is kept and the global recompute catches up."""
+    from app.consistency.service import on_new_annotation  # here: consistency imports labeling at load
+
     try:
-        from app.consistency import service as consistency_service
-    except ImportError:
-        return
-    hook = getattr(consistency_service, "on_new_annotation", None)
-    if hook is None:
-        return
-    try:
-        hook(db, annotation)  # writes inside a savepoint of its own: a failure leaves this transaction whole
+        on_new_annotation(db, annotation)  # in a savepoint of its own: a failure leaves this transaction whole
     except Exception:
         log.exception("consistency update failed for annotation %s", annotation.id)
 
