@@ -244,6 +244,10 @@ def prediction_rows(db: Session, run: ModelRun) -> Iterator[RunPrediction]:
     yield from db.scalars(query)
 
 
+def prediction_count(db: Session, run: ModelRun) -> int:
+    return db.scalar(select(func.count()).select_from(RunPrediction).where(RunPrediction.run_id == run.id)) or 0
+
+
 def load_model(storage: Storage, run: ModelRun) -> tuple[Recipe, FittedModel]:
     """The run's recipe and fitted model, from storage. Raises Conflict for a run without a model, or
     whose recipe no longer gives the same features (another recipe version or decoder)."""
