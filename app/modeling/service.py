@@ -143,7 +143,7 @@ def _train(db: Session, *, storage: Storage, run: ModelRun, progress: Progress,
         raise ValueError(problem)
     recipe = _recipe(run.project_id, run.recipe, run.backbone_key, storage)
     progress(0.01, "features")
-    sources = [features.ImageSource(i.sha256, i.storage_key) for i in loaded.training + loaded.evaluation]
+    sources = [features.ImageSource(i.sha256, i.storage_key, i.file_name) for i in loaded.training + loaded.evaluation]
     found = features.features_for(db, storage=storage, recipe=recipe, sources=sources,
                                   progress=lambda f, m: progress(0.01 + f * (FEATURES_SHARE - 0.01), m),
                                   should_stop=should_stop)
