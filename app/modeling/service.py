@@ -164,10 +164,11 @@ def _train(db: Session, *, storage: Storage, run: ModelRun, progress: Progress,
     if problem is not None:
         raise ValueError(problem)
     recipe = _recipe(run.project_id, run.recipe, run.backbone_key, storage)
-    progress(0.01, "features")
+    # The first report comes after the cache lookup, so its checkpoint ends the reads before any
+    # extraction (on SQLite a transaction holds the write lock).
     sources = [features.ImageSource(i.sha256, i.storage_key, i.file_name) for i in loaded.training + loaded.evaluation]
     found = features.features_for(db, storage=storage, recipe=recipe, sources=sources,
-                                  progress=lambda f, m: progress(0.01 + f * (FEATURES_SHARE - 0.01), m),
+                                  progress=lambda f, m: progress(f * FEATURES_SHARE, m),
                                   should_stop=should_stop)
     n_train = len(loaded.training)
     x_train, x_eval = found.matrix[:n_train], found.matrix[n_train:]
