@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from app.core.errors import Invalid, NotFound
+from app.images.models import Image
 from app.modeling import compare
 from app.modeling.models import FeatureVector, ModelRun
 from app.projects.models import LabelClass, Project
@@ -27,6 +28,8 @@ class Pair:
     b: ModelRun
     relabeled: list[int]  # test images whose label v2 corrected (run a follows v1's wrong label)
     consensus: list[int]  # test images whose label no person settled
+    a_labels: dict[int, int]  # test image id -> its class id in version 1
+    images: dict[int, Image]
 
 
 def two_runs(db: Session) -> Pair:
@@ -48,7 +51,8 @@ def two_runs(db: Session) -> Pair:
                  | {im.id: (ok, True) for im in train})
     b = make_run(db, v2, classes, 2, {im.id: (truth[i], False) for i, im in enumerate(test)}
                  | {im.id: (ok, True) for im in train})
-    return Pair(project, classes, a, b, [im.id for im in test[14:14 + RELABELED]], sorted(consensus))
+    return Pair(project, classes, a, b, [im.id for im in test[14:14 + RELABELED]], sorted(consensus),
+                {i: c.id for i, c in v1_label.items()}, {im.id: im for im in test + train})
 
 
 def test_both_runs_are_scored_on_the_newer_versions_settled_test_labels(db: Session, app: FastAPI) -> None:
