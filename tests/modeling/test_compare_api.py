@@ -12,7 +12,7 @@ from app.auth.models import Role, User
 from app.consistency.models import Conflict, ConflictKind
 from app.modeling.models import CaptureRequest
 from tests.factories import class_named, make_final_label, make_member, make_project
-from tests.modeling.test_compare import RELABELED, two_runs
+from tests.modeling.rows import RELABELED, two_runs
 
 Clients = Callable[[User], TestClient]
 

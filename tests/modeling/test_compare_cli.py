@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from app.cli import root
-from tests.modeling.test_compare import RELABELED, two_runs
+from tests.modeling.rows import RELABELED, two_runs
 
 
 def run(*args: str):  # type: ignore[no-untyped-def]
