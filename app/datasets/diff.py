@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.paging import keyset
 from app.datasets.models import DatasetItem, DatasetVersion
-from app.datasets.paging import keyset
 
 EXAMPLES = 50  # image ids listed per kind of change
 
