@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.analysis.augment_service import MAX_PER_IMAGE
+from app.analysis.augmentation import MAX_PER_IMAGE
 from app.analysis.label_issues import Issue
 from app.analysis.predictions import MODEL_NAME_MAX
 
