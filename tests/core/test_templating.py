@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Literal
 
 import pytest
 
@@ -16,9 +17,9 @@ from app.core.templating import templates, when
     ("2026-12-06T05:14:34.250000+00:00", "second", "2026-12-06 05:14:34 UTC", "2026-12-06T05:14:34Z"),
     ("2026-12-06T05:14:34", "minute", "2026-12-06 05:14 UTC", "2026-12-06T05:14:34Z"),
 ])
-def test_a_moment_is_shown_in_utc_and_says_so(value: datetime | str, precision: str, shown: str,
-                                              machine: str) -> None:
-    assert str(when(value, precision)) == f'<time datetime="{machine}">{shown}</time>'  # type: ignore[arg-type]
+def test_a_moment_is_shown_in_utc_and_says_so(value: datetime | str, precision: Literal["day", "minute", "second"],
+                                              shown: str, machine: str) -> None:
+    assert str(when(value, precision)) == f'<time datetime="{machine}">{shown}</time>'
 
 
 def test_no_moment_is_a_dash() -> None:
