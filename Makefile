@@ -34,7 +34,7 @@ serve: runtime
 ## One BLAS thread per test process: two processes on two cores, no oversubscription.
 test: install
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
-		$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+		$(BIN)/python -m pytest -n 2 --dist load $(PYTEST_ARGS)
 
 ## Everything but the browser tests, on one process (quick feedback while working).
 test-fast: install

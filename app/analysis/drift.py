@@ -190,7 +190,7 @@ def compare(group: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]
                        flagged=any(d.significant for d in drifts), features=drifts)
 
 
-def explained_by(order: Sequence[Any], rest_flagged: Callable[[Any, Any], bool | None]) -> dict:
+def explained_by(order: Sequence[Any], rest_flagged: Callable[[Any, Any], bool | None]) -> dict[Any, Any]:
     """Which flagged group's drift is another's: slice -> the slice that explains it.
 
     `order`: the flagged slices, most drifted first. `rest_flagged(s, t)`: whether s without t's
@@ -198,7 +198,7 @@ def explained_by(order: Sequence[Any], rest_flagged: Callable[[Any, Any], bool |
     drifted, unexplained slice t it overlaps such that s minus t is clean: "line L3" and "camera
     cam-a, shift night" are explained by "line L3, shift night" when only that slice's images moved.
     """
-    out: dict = {}
+    out: dict[Any, Any] = {}
     for i, s in enumerate(order):
         for t in order[:i]:
             if t not in out and rest_flagged(s, t) is False:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from app.analysis.augment_service import AugmentResult, augment_class
-from app.analysis.drift_service import (
+from app.analysis.augmentation import AugmentResult, augment_class
+from app.analysis.drift_reports import (
     DRIFT_PRIORITY,
     ensure_image_stats,
     latest_report,
@@ -22,7 +22,7 @@ from app.analysis.drift_service import (
 )
 from app.analysis.label_issues import IssueReport, SendResult, find_issues, send_to_review
 from app.analysis.predictions import ImportResult, import_predictions
-from app.analysis.slice_service import report_json, slice_report
+from app.analysis.slice_report import report_json, slice_report
 
 __all__ = [
     "DRIFT_PRIORITY", "AugmentResult", "DriftSummary", "ImportResult", "IssueReport", "SendResult",

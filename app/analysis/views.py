@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.analysis import pages, service
-from app.analysis.augment_service import MAX_PER_IMAGE
+from app.analysis.augmentation import MAX_PER_IMAGE
 from app.analysis.schemas import RankBy
 from app.auth.deps import AdminAccess, ProjectAccess, ReviewerAccess, settings_of
 from app.core.db import DbSession

@@ -13,10 +13,12 @@ threshold scaled by area would miss. The plain IoU is still reported for every m
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
 from app.consistency.metrics import CoincidenceAccumulator
@@ -29,7 +31,7 @@ class BoxParams:
     tolerance_px: float = 2.0
 
 
-def as_boxes(boxes: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+def as_boxes(boxes: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     """[{x, y, w, h, class_id}] -> ((n, 4) float xywh, (n,) int class ids)."""
     xywh = np.array([[b["x"], b["y"], b["w"], b["h"]] for b in boxes], dtype=float).reshape(-1, 4)
     cls = np.array([b["class_id"] for b in boxes], dtype=np.int64)
@@ -49,7 +51,8 @@ def iou_matrix(a: np.ndarray, b: np.ndarray, *, tolerance_px: float = 0.0) -> np
     ih = np.clip(np.minimum(ay1[:, None], by1[None]) - np.maximum(ay0[:, None], by0[None]), 0, None)
     inter = iw * ih
     union = ((ax1 - ax0) * (ay1 - ay0))[:, None] + ((bx1 - bx0) * (by1 - by0))[None] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    iou: np.ndarray = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return iou
 
 
 def match_pair(a: np.ndarray, b: np.ndarray, *, min_iou: float,
@@ -126,7 +129,7 @@ def _clusters_by_union_find(labeler: np.ndarray, edges: list[tuple[float, int, i
     return sorted(groups.values(), key=lambda g: g[0])
 
 
-def cluster_image(xywh: np.ndarray, cls: np.ndarray, labeler: np.ndarray, labelers_on_image,
+def cluster_image(xywh: np.ndarray, cls: np.ndarray, labeler: np.ndarray, labelers_on_image: npt.ArrayLike,
                   params: BoxParams = BoxParams()) -> ImageBoxes:
     """Match each pair of labelers' boxes, group matches across labelers, and judge each cluster.
 
@@ -152,7 +155,8 @@ def cluster_image(xywh: np.ndarray, cls: np.ndarray, labeler: np.ndarray, labele
                       score=box_agreement_score(clusters, everyone.size, params))
 
 
-def _judge(members: np.ndarray, xywh, cls, labeler, everyone, params: BoxParams) -> BoxCluster:
+def _judge(members: np.ndarray, xywh: np.ndarray, cls: np.ndarray, labeler: np.ndarray, everyone: np.ndarray,
+           params: BoxParams) -> BoxCluster:
     members = members[np.argsort(labeler[members], kind="stable")]
     boxes = xywh[members]
     corners = np.column_stack([boxes[:, 0], boxes[:, 1], boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]])
@@ -237,7 +241,7 @@ def cluster_value_counts(image: ImageBoxes, n_classes: int) -> np.ndarray:
     return counts
 
 
-def box_alpha(images, n_classes: int) -> float:
+def box_alpha(images: Iterable[ImageBoxes], n_classes: int) -> float:
     """Chance-corrected box agreement of a project: Krippendorff's alpha (nominal) over the matched
     clusters of all images, each labeler of an image giving the class of its box in the cluster or
     "no box" (KαLOS, Tschirschwitz et al. 2022). KαLOS averages one alpha per image; we pool every

@@ -120,8 +120,8 @@ def dawid_skene(t: Triples, *, max_iter: int = 100, tol: float = 1e-7, smoothing
     return _result(t, design.labeled, posterior, log_theta, log_prior, iterations, converged, log_lik / t.n_labels)
 
 
-def _result(t: Triples, labeled, posterior, log_theta, log_prior, iterations, converged,
-            log_lik) -> DawidSkeneResult:
+def _result(t: Triples, labeled: np.ndarray, posterior: np.ndarray, log_theta: np.ndarray, log_prior: np.ndarray,
+            iterations: int, converged: bool, log_lik: float) -> DawidSkeneResult:
     consensus = np.where(labeled, posterior.argmax(axis=1), NO_LABEL)
     confidence = np.where(labeled, posterior.max(axis=1), 0.0)
     n_labels = np.bincount(t.labeler, minlength=t.n_labelers)
@@ -150,4 +150,5 @@ def item_posterior(labelers: np.ndarray, answers: np.ndarray, *, confusion: np.n
     log_post = np.log(priors) + np.log(theta[np.arange(answers.size), :, answers]).sum(axis=0)
     log_post -= log_post.max()
     post = np.exp(log_post)
-    return post / post.sum()
+    posterior: np.ndarray = post / post.sum()
+    return posterior

@@ -29,7 +29,7 @@ all 200 found, 12 false pairs, 1.1 s; 3,000 images: 200/200, 1 false; 400 images
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,7 +80,8 @@ def shift_linear(a: np.ndarray, dy: float, dx: float) -> np.ndarray:
     y0, y1, fy = taps(a.shape[0], dy)
     x0, x1, fx = taps(a.shape[1], dx)
     rows = a[y0] * (1 - fy)[:, None] + a[y1] * fy[:, None]
-    return rows[:, x0] * (1 - fx) + rows[:, x1] * fx
+    shifted: np.ndarray = rows[:, x0] * (1 - fx) + rows[:, x1] * fx
+    return shifted
 
 
 def decode(signatures: Sequence[bytes]) -> np.ndarray:
@@ -156,7 +157,8 @@ def _projections(q: np.ndarray, *, n_bits: int, sample: int) -> np.ndarray:
     mean = fit.mean(axis=0)
     centred = fit - mean
     top = _leading_axes(centred.T @ centred, min(n_bits, centred.shape[1])).astype(np.float32)
-    return (x - mean.astype(np.float32)) @ top
+    projected: np.ndarray = (x - mean.astype(np.float32)) @ top
+    return projected
 
 
 def _leading_axes(cov: np.ndarray, k: int, *, iterations: int = 4) -> np.ndarray:
@@ -168,10 +170,11 @@ def _leading_axes(cov: np.ndarray, k: int, *, iterations: int = 4) -> np.ndarray
     for _ in range(iterations + 1):
         basis = np.linalg.qr(cov @ basis)[0]
     _, vectors = np.linalg.eigh(basis.T @ cov @ basis)
-    return (basis @ vectors[:, ::-1])[:, :k]
+    axes: np.ndarray = (basis @ vectors[:, ::-1])[:, :k]
+    return axes
 
 
-def _candidates(bits: np.ndarray, *, chunk_bits: int, probe: bool):
+def _candidates(bits: np.ndarray, *, chunk_bits: int, probe: bool) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (i, j) arrays, i < j, of images whose codes agree on a chunk exactly or, with `probe`,
     up to one bit. With c chunks, codes within c - 1 bits agree exactly on some chunk; probing the
     one-bit neighbours raises that to 2c - 1 bits for chunk_bits + 1 times the lookups."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from app.consistency.metrics import Triples
 
@@ -18,7 +19,7 @@ class GoldAccuracy:
     missed: np.ndarray  # indices into the triples of the wrong gold answers
 
 
-def gold_accuracy(t: Triples, gold_items, gold_labels) -> GoldAccuracy:
+def gold_accuracy(t: Triples, gold_items: npt.ArrayLike, gold_labels: npt.ArrayLike) -> GoldAccuracy:
     """Compare every label on a gold item with its known class (gold_items / gold_labels: codes)."""
     truth = np.full(t.n_items, -1, dtype=np.int64)
     truth[np.asarray(gold_items, dtype=np.int64)] = np.asarray(gold_labels, dtype=np.int64)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 NO_LABEL = -1  # consensus/majority of an item nobody labeled
 
@@ -39,7 +41,8 @@ class Encoded:
     class_keys: np.ndarray
 
 
-def make_triples(item, labeler, label, *, n_items: int, n_labelers: int, n_classes: int) -> Triples:
+def make_triples(item: npt.ArrayLike, labeler: npt.ArrayLike, label: npt.ArrayLike, *,
+                 n_items: int, n_labelers: int, n_classes: int) -> Triples:
     """Validate already-coded arrays (ValueError on a code out of range or ragged arrays)."""
     arrays = [np.asarray(a, dtype=np.int64).ravel() for a in (item, labeler, label)]
     if not arrays[0].size == arrays[1].size == arrays[2].size:
@@ -51,7 +54,8 @@ def make_triples(item, labeler, label, *, n_items: int, n_labelers: int, n_class
     return Triples(arrays[0], arrays[1], arrays[2], n_items=n_items, n_labelers=n_labelers, n_classes=n_classes)
 
 
-def encode_triples(items, labelers, labels, *, classes: Iterable | None = None) -> Encoded:
+def encode_triples(items: npt.ArrayLike, labelers: npt.ArrayLike, labels: npt.ArrayLike, *,
+                   classes: Iterable[Any] | None = None) -> Encoded:
     """Code arbitrary keys densely (sorted order). `classes` fixes the class order (and so the tie rule)."""
     item_keys, item = np.unique(np.asarray(items), return_inverse=True)
     labeler_keys, labeler = np.unique(np.asarray(labelers), return_inverse=True)
@@ -111,7 +115,8 @@ def vote_entropy(counts: np.ndarray, *, normalized: bool = True) -> np.ndarray:
         h = -np.where(p > 0, p * np.log2(p), 0.0).sum(axis=1)
     if normalized and counts.shape[1] > 1:
         h = h / np.log2(counts.shape[1])
-    return h
+    entropy: np.ndarray = h
+    return entropy
 
 
 # --- Krippendorff's alpha (nominal) ----------------------------------------------------------------
@@ -125,7 +130,8 @@ def coincidence_matrix(counts: np.ndarray) -> np.ndarray:
     pairable = m >= 2
     n = counts[pairable]
     w = n / (m[pairable] - 1.0)[:, None]
-    return w.T @ n - np.diag(w.sum(axis=0))
+    coincidences: np.ndarray = w.T @ n - np.diag(w.sum(axis=0))
+    return coincidences
 
 
 class CoincidenceAccumulator:

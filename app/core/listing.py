@@ -29,7 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.core.errors import Invalid
 
-Q = TypeVar("Q", bound=Select)  # any select, of one entity or several
+Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])  # any select, of one entity or several
 Column = ColumnElement[Any] | QueryableAttribute[Any]  # a model attribute (User.email) or an expression
 MAX_SORT_KEYS = 4
 MAX_FILTERS = 10

@@ -187,7 +187,8 @@ def make_storage(settings: Settings) -> Storage:
 
 def get_storage(request: Request) -> Storage:
     """The app's storage, set up once in create_app."""
-    return request.app.state.storage
+    storage: Storage = request.app.state.storage
+    return storage
 
 
 StorageDep = Annotated[Storage, Depends(get_storage)]

@@ -33,11 +33,11 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import User
 from app.core import audit
+from app.core.paging import keyset
 from app.datasets.formats import labelstudio
 from app.datasets.formats._cells import cell
 from app.datasets.models import DatasetItem, DatasetVersion
 from app.datasets.names import NameBook, merged, safe_name
-from app.datasets.paging import keyset
 from app.datasets.schemas import AnswersIn, ExportFormat, ExportOptions
 from app.images.models import Image
 from app.labeling.models import Annotation

@@ -19,6 +19,8 @@ from app.datasets.schemas import (
     ExportStatus,
     FreezeIn,
     FreezeQueued,
+    ItemsPage,
+    VersionDiffOut,
     VersionOut,
 )
 from app.jobs.models import Job
@@ -45,9 +47,9 @@ def freeze(request: Request, body: FreezeIn, access: AdminAccess, db: DbSession)
 
 
 @router.get("/diff")
-def diff(a: int, b: int, access: AdminAccess, db: DbSession) -> dict[str, Any]:
+def diff(a: int, b: int, access: AdminAccess, db: DbSession) -> VersionDiffOut:
     """What changed from version id `a` to version id `b`."""
-    return service.diff(db, access.project.id, before_id=a, after_id=b).as_dict()
+    return VersionDiffOut.model_validate(service.diff(db, access.project.id, before_id=a, after_id=b).as_dict())
 
 
 @router.get("/{version_id}", response_model=VersionOut)
@@ -56,11 +58,11 @@ def get_version(version_id: int, access: AdminAccess, db: DbSession) -> Any:
 
 
 @router.get("/{version_id}/items")
-def items(version_id: int, access: AdminAccess, db: DbSession, after: int = 0, limit: int = 500) -> dict[str, Any]:
+def items(version_id: int, access: AdminAccess, db: DbSession, after: int = 0, limit: int = 500) -> ItemsPage:
     """Frozen items in image id order; pass the last `image_id` as `after` for the next page."""
     version = service.get_version(db, access.project.id, version_id)
     page = service.items_page(db, version, after=after, limit=limit)
-    return {"items": page, "next_after": page[-1]["image_id"] if len(page) == limit else None}
+    return ItemsPage.model_validate({"items": page, "next_after": page[-1]["image_id"] if len(page) == limit else None})
 
 
 @router.get("/{version_id}/datasheet", responses={200: {

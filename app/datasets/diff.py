@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.paging import keyset
 from app.datasets.models import DatasetItem, DatasetVersion
-from app.datasets.paging import keyset
 
 EXAMPLES = 50  # image ids listed per kind of change
 
@@ -76,7 +76,10 @@ def diff_versions(db: Session, *, before: DatasetVersion, after: DatasetVersion)
     """Compare two versions of one project (the caller checks they belong to it)."""
     names_before, names_after = class_names(before), class_names(after)
     names = {**names_before, **names_after}
-    name = lambda cid: None if cid is None else names.get(cid, f"class {cid}")  # noqa: E731
+
+    def name(cid: int | None) -> str | None:
+        return None if cid is None else names.get(cid, f"class {cid}")
+
     result = VersionDiff(before=before.number, after=after.number, examples={
         "added": [], "removed": [], "class_changed": [], "boxes_changed": []})
     added, removed, into, out_of = (Counter[int | None]() for _ in range(4))

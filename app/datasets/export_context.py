@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import null, select
 from sqlalchemy.orm import Session
 
+from app.core.paging import keyset
 from app.datasets.models import DatasetItem, DatasetVersion
 from app.datasets.names import NameBook, merged, safe_name
-from app.datasets.paging import keyset
 from app.datasets.splits import SPLITS
 from app.images.models import Image
 

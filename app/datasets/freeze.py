@@ -26,10 +26,10 @@ from app.consistency.models import BOX_KINDS, Conflict, ConflictState
 from app.core import audit
 from app.core.errors import Conflict as ConflictError
 from app.core.errors import Invalid
+from app.core.paging import keyset
 from app.datasets import facts
 from app.datasets.canonical import clean_boxes
 from app.datasets.models import DatasetItem, DatasetVersion
-from app.datasets.paging import keyset
 from app.datasets.schemas import FreezeFilter, FreezeIn
 from app.datasets.splits import SplitItem, SplitPlan, plan_splits
 from app.images.models import Image

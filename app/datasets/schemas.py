@@ -182,6 +182,57 @@ class VersionOut(BaseModel):
     created_at: datetime
 
 
+class ItemOut(BaseModel):
+    image_id: int
+    class_id: int | None
+    class_name: str | None = Field(alias="class")
+    boxes: list[dict[str, Any]]
+    split: str
+    source: str  # where the final label came from
+    confidence: float | None
+
+
+class ItemsPage(BaseModel):
+    items: list[ItemOut]
+    next_after: int | None = Field(description="pass as `after` for the next page; null on the last page")
+
+
+class ClassDeltaOut(BaseModel):
+    name: str
+    before: int
+    after: int
+    added: int
+    removed: int
+    relabeled_in: int
+    relabeled_out: int
+
+
+class ChangeOut(BaseModel):
+    image_id: int
+    before: str | None
+    after: str | None
+
+
+class TransitionOut(BaseModel):
+    from_class: str = Field(alias="from")
+    to: str
+    images: int
+
+
+class VersionDiffOut(BaseModel):
+    before: int  # version numbers
+    after: int
+    added: int
+    removed: int
+    class_changed: int
+    boxes_changed: int
+    unchanged: int
+    relabeled: int
+    classes: list[ClassDeltaOut]
+    transitions: list[TransitionOut]
+    examples: dict[str, list[ChangeOut]]
+
+
 class FreezeQueued(BaseModel):
     """A freeze queued as a job: poll `status_url` (the job's JSON) until its state is done; its
     result then names the version (`version_id`, `url`)."""

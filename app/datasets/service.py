@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.errors import Invalid, NotFound
+from app.core.paging import page_after
 from app.core.storage import Storage
 from app.datasets.diff import VersionDiff, diff_versions
 from app.datasets.exporting import export_version, find_export, is_current
@@ -82,8 +83,8 @@ def items_page(db: Session, version: DatasetVersion, *, after: int = 0, limit: i
     """Items in image id order after `after` (keyset paging for scripts)."""
     if not 1 <= limit <= MAX_PAGE:
         raise Invalid(f"limit must be 1 to {MAX_PAGE}", field="limit")
-    rows = db.scalars(select(DatasetItem).where(DatasetItem.version_id == version.id, DatasetItem.image_id > after)
-                      .order_by(DatasetItem.image_id).limit(limit)).all()
+    rows = db.scalars(page_after(select(DatasetItem).where(DatasetItem.version_id == version.id),
+                                 DatasetItem.image_id, after, limit)).all()
     names = {c["id"]: c["name"] for c in version.datasheet.get("classes", [])}
     return [{"image_id": r.image_id, "class_id": r.label_class_id, "class": names.get(r.label_class_id),
              "boxes": r.boxes, "split": r.split, "source": r.source, "confidence": r.confidence} for r in rows]

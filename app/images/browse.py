@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import User
 from app.consistency.models import Conflict, ConflictState
 from app.core.errors import Invalid
+from app.core.paging import page_after, page_before
 from app.images.models import Image
 from app.labeling.models import Annotation
 from app.projects.defect_book import class_mapping
@@ -146,10 +147,9 @@ def browse_page(db: Session, *, project_id: int, filters: BrowseFilters, after: 
     where = conditions(db, project_id, filters)
     query = select(Image).where(*where)
     if before is not None:
-        images = list(reversed(db.scalars(query.where(Image.id < before).order_by(Image.id.desc())
-                                          .limit(limit)).all()))
+        images = list(reversed(db.scalars(page_before(query, Image.id, before, limit)).all()))
     else:
-        images = list(db.scalars(query.where(Image.id > (after or 0)).order_by(Image.id).limit(limit)).all())
+        images = list(db.scalars(page_after(query, Image.id, after, limit)).all())
     tiles = tiles_for(db, project_id, images)
 
     def more(*extra: ColumnElement[bool]) -> bool:

@@ -16,7 +16,7 @@ from app.core.flash import redirect_with_flash
 from app.core.templating import render
 from app.images import browse
 from app.images.media import thumbnail_url
-from app.images.page import ImageView, image_view
+from app.images.pages import ImageView, image_view
 from app.projects.models import Project
 from app.projects.navigation import NavLink, sections_for
 from app.review import flags

@@ -59,7 +59,7 @@ def dataset_freeze(ctx: JobContext) -> dict[str, Any]:
 
 @job_kind("analysis.drift", title="Checking for drift", max_attempts=3)
 def analysis_drift(ctx: JobContext) -> dict[str, Any]:
-    from app.analysis.drift_service import run_drift
+    from app.analysis.service import run_drift
     from app.auth.models import User
 
     actor = ctx.db.get(User, ctx.created_by_id) if ctx.created_by_id else None
@@ -69,7 +69,7 @@ def analysis_drift(ctx: JobContext) -> dict[str, Any]:
 
 @job_kind("analysis.augment", title="Augmenting a class", max_attempts=3)
 def analysis_augment(ctx: JobContext) -> dict[str, Any]:
-    from app.analysis.augment_service import augment_class
+    from app.analysis.service import augment_class
     from app.auth.models import User
     from app.projects.models import Project
 

@@ -50,7 +50,8 @@ def _update(db: Session, lease: Lease, **values: Any) -> bool:
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return db.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+    rowcount: int = db.execute(statement).rowcount  # type: ignore[attr-defined]
+    return rowcount == 1
 
 
 def claim(db: Session, *, worker_id: str, kinds: list[str], now: datetime | None = None) -> Lease | None:

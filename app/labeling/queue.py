@@ -83,7 +83,8 @@ def take_slot(db: Session, *, image_id: int) -> bool:
         .values(slots_taken=Image.slots_taken + 1)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    rowcount: int = result.rowcount  # type: ignore[attr-defined]
+    return rowcount == 1
 
 
 def retake_slot(db: Session, *, image_id: int) -> None:

@@ -185,7 +185,8 @@ def facets(q: Query, base_href: str) -> list[Facet]:
     def href(changed: QueueFilters) -> str:
         return f"{base_href}?{changed.query()}"
 
-    def counted(column: Any, skip: str, *, join_images: bool = False, join_answers: bool = False) -> list[tuple]:
+    def counted(column: Any, skip: str, *, join_images: bool = False,
+                join_answers: bool = False) -> list[tuple[Any, int]]:
         stmt = select(column, func.count(func.distinct(Conflict.id))).select_from(Conflict)
         if join_images or join_answers:
             stmt = stmt.join(q.links, q.links.c.conflict_id == Conflict.id)

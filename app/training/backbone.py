@@ -110,7 +110,7 @@ def _image_input(model: onnx.ModelProto) -> onnx.ValueInfoProto:
     if len(inputs) != 1:
         raise ValueError(f"the backbone must take exactly one input (an image batch); it takes {len(inputs)}: "
                          f"{', '.join(i.name for i in inputs) or 'none'}")
-    found = inputs[0]
+    found: onnx.ValueInfoProto = inputs[0]
     kind = found.type.tensor_type
     if kind.elem_type != TensorProto.FLOAT:
         raise ValueError(f"the backbone's input {found.name!r} must be float32, not "
@@ -201,7 +201,8 @@ def _wrap(model: onnx.ModelProto, input_name: str, output: str, rank: int, heigh
     result = helper.make_model(wrapped, opset_imports=list(inner.opset_import), producer_name="concord")
     result.ir_version = inner.ir_version
     result.functions.extend(inner.functions)
-    return result.SerializeToString()
+    serialized: bytes = result.SerializeToString()
+    return serialized
 
 
 def _trial(graph: bytes, height: int, width: int) -> int:

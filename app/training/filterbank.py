@@ -81,7 +81,8 @@ def build(params: Mapping[str, Any] = DEFAULT_PARAMS) -> bytes:
     h, w = params["input_height"], params["input_width"]
     model = g.model([tensor("image", [1, 3, h, w])], [tensor(out, [1, len(feature_names(params))])],
                     name="concord_filterbank")
-    return model.SerializeToString()
+    serialized: bytes = model.SerializeToString()
+    return serialized
 
 
 def features(g: Graph, image: str, params: Mapping[str, Any]) -> str:

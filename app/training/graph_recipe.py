@@ -89,4 +89,5 @@ class GraphRecipe:
             proto.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
         proto.doc_string = f"Concord {self.identity.name} v{self.identity.version}: defect class of one image"
         onnx.checker.check_model(proto, full_check=True)
-        return proto.SerializeToString()
+        serialized: bytes = proto.SerializeToString()
+        return serialized

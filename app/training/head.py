@@ -48,7 +48,8 @@ class LinearHead:
             logits = ((x - self.mean) / self.scale) @ self.weights.T + self.bias
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+        probabilities: np.ndarray = p / p.sum(axis=1, keepdims=True)
+        return probabilities
 
     def to_bytes(self) -> bytes:
         """MAGIC, a JSON header line (shapes, info), then the arrays as little-endian float64."""

@@ -16,6 +16,7 @@
     if (!bar) {
       cell.replaceChildren();
       bar = document.createElement("progress");
+      bar.className = "progress";
       bar.setAttribute("aria-label", "export progress");
       note = document.createElement("span");
       note.className = "small muted export-message";

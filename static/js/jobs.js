@@ -15,10 +15,11 @@
     const pct = Math.round(100 * job.progress);
     const percent = el.querySelector(".job-percent");
     if (percent) percent.textContent = pct + "%";
-    const bar = el.querySelector("svg.progress");
-    if (bar) bar.setAttribute("aria-valuenow", String(pct));
-    const fill = el.querySelector(".job-fill");
-    if (fill) fill.setAttribute("width", (100 * job.progress).toFixed(2));
+    const bar = el.querySelector("progress.job-bar");
+    if (bar) {
+      bar.value = job.progress;
+      bar.textContent = pct + "%";
+    }
     const message = el.querySelector(".job-message");
     if (message && message.textContent !== job.message) message.textContent = job.message;
     const result = el.querySelector(".job-result");

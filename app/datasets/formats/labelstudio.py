@@ -47,7 +47,7 @@ def image_ref(ctx: ExportContext, item: ExportItem) -> str:
 
 def reference(options: dict[str, Any], file_name: str) -> str:
     """`data.image` for an image named `file_name` in `images/`: a local-files path or a URL."""
-    root = options.get("image_root", "")
+    root: str = options.get("image_root", "")
     if options.get("image_source") == "url":
         return root + quote(file_name)
     path = f"{root}/images/{file_name}" if root else f"images/{file_name}"

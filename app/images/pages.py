@@ -1,4 +1,4 @@
-"""The image page's read model: the image with every labeler's live boxes, the whole label history
+"""The image page's context: the image with every labeler's live boxes, the whole label history
 (superseded answers too), consensus, the final label and its source, metadata, conflicts and the
 decisions made on them."""
 from __future__ import annotations

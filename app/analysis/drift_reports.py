@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.analysis import drift
 from app.analysis.data import BATCH_DIMENSION, DATE_DIMENSION, dimensions, original_images
 from app.analysis.models import DriftReport, ImageStats
-from app.analysis.slices import enumerate_slices, slice_key_name
+from app.analysis.slices import SliceKey, enumerate_slices, slice_key_name
 from app.auth.models import User
 from app.core import audit
 from app.core.errors import NotFound
@@ -100,8 +100,8 @@ def _hist_json(hists: dict[str, np.ndarray]) -> dict[str, list[int]]:
 class DriftComputation:
     body: dict[str, Any]  # the report's JSON form
     image_ids: np.ndarray  # images with statistics, aligned with the masks
-    masks: dict[tuple, np.ndarray]  # slice key -> its images
-    drifted: dict[tuple, bool]  # slice key -> flagged and not explained by a smaller flagged slice
+    masks: dict[SliceKey, np.ndarray]  # slice key -> its images
+    drifted: dict[SliceKey, bool]  # slice key -> flagged and not explained by a smaller flagged slice
 
 
 def compute_drift(db: Session, project_id: int) -> DriftComputation:
@@ -146,17 +146,19 @@ def compute_drift(db: Session, project_id: int) -> DriftComputation:
 
 
 def _slices(db: Session, project_id: int, images: list[Image], hists: Callable[[np.ndarray], dict[str, np.ndarray]],
-            reference: dict[str, np.ndarray], rng: np.random.Generator) -> tuple[list[dict], dict, dict]:
+            reference: dict[str, np.ndarray], rng: np.random.Generator,
+            ) -> tuple[list[dict[str, Any]], dict[SliceKey, bool], dict[SliceKey, np.ndarray]]:
     # The slice page's dimensions, less the upload ones: batches are judged as batches above.
     dims = {k: v for k, v in dimensions(db, project_id, images).items()
             if k not in (DATE_DIMENSION, BATCH_DIMENSION, "upload batch")}
-    results, masks = {}, {}
+    results: dict[SliceKey, drift.DriftResult] = {}
+    masks: dict[SliceKey, np.ndarray] = {}
     for key, mask in enumerate_slices(dims, min_size=drift.MIN_IMAGES):
         results[key] = drift.compare(hists(mask), reference, rng=rng)
         masks[key] = mask
     order = sorted((k for k, r in results.items() if r.flagged), key=lambda k: -results[k].distance)
 
-    def rest_flagged(s: tuple, t: tuple) -> bool | None:
+    def rest_flagged(s: SliceKey, t: SliceKey) -> bool | None:
         if not (masks[s] & masks[t]).any():
             return None
         return drift.compare(hists(masks[s] & ~masks[t]), reference, rng=rng).flagged

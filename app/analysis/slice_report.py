@@ -14,7 +14,7 @@ from app.analysis.data import (
     model_names,
     predicted_codes,
 )
-from app.analysis.drift_service import latest_report
+from app.analysis.drift_reports import latest_report
 from app.analysis.slices import DriftInfo, SliceInput, SliceKey, SliceReport, analyze
 
 
