@@ -24,7 +24,9 @@ def _echo_json(body: Any) -> None:
 def _iv(delta: dict[str, Any] | None) -> str:
     if delta is None:
         return "—"
-    f = lambda x: "—" if x is None else f"{x:+.3f}"  # noqa: E731
+    def f(x: float | None) -> str:
+        return "—" if x is None else f"{x:+.3f}"
+
     d = delta["delta"]
     a, b = (("—" if v is None else f"{v:.3f}") for v in (delta["a"], delta["b"]))
     return f"{a} -> {b}  {f(d['value'])} [{f(d['low'])}, {f(d['high'])}]"

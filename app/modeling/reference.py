@@ -55,7 +55,9 @@ class Reference:
 
 def newer(a: ModelRun, b: ModelRun, versions: dict[int, DatasetVersion]) -> ModelRun:
     """The run on the newer version (ties: the later run)."""
-    key = lambda r: (versions[r.version_id].number, r.number)  # noqa: E731
+    def key(run: ModelRun) -> tuple[int, int]:
+        return versions[run.version_id].number, run.number
+
     return a if key(a) > key(b) else b
 
 
