@@ -80,6 +80,7 @@ def label_page(request: Request, access: InspectorAccess, db: DbSession) -> HTML
                 "name": e.label_class.name,
                 "colour": e.label_class.colour,
                 "keys": keys[e.label_class.id],
+                "boxRule": e.label_class.box_rule,
             }
             for e in book.classes
         ],
