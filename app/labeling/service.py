@@ -334,8 +334,9 @@ def _notify_consistency(db: Session, annotation: Annotation) -> None:
 
 
 def progress(db: Session, *, project_id: int, labeler_id: int, tz_offset_minutes: int = 0) -> ProgressOut:
-    """Answers given today (the labeler's day) and images still waiting for labels in the project
-    (plus the labeler's returned ones), in one round trip."""
+    """Answers given today (the labeler's day) and what is waiting for this labeler: the images
+    they hold (open or returned) and those still wanting labels that they have not answered or
+    been handed, in one round trip."""
     local = utcnow() + timedelta(minutes=tz_offset_minutes)
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(minutes=tz_offset_minutes)
     done = (
@@ -353,16 +354,24 @@ def progress(db: Session, *, project_id: int, labeler_id: int, tz_offset_minutes
     waiting = (
         select(func.count())
         .select_from(Image)
-        .where(Image.project_id == project_id, Image.slots_taken < Image.labels_wanted)
+        .where(
+            Image.project_id == project_id,
+            Image.slots_taken < Image.labels_wanted,
+            *queue.not_mine(labeler_id, [S.open, S.returned, S.done]),
+        )
         .scalar_subquery()
     )
-    returned = (
+    held = (
         select(func.count())
         .select_from(Assignment)
-        .where(Assignment.project_id == project_id, Assignment.labeler_id == labeler_id, Assignment.state == S.returned)
+        .where(
+            Assignment.project_id == project_id,
+            Assignment.labeler_id == labeler_id,
+            Assignment.state.in_([S.open, S.returned]),
+        )
         .scalar_subquery()
     )
-    row = db.execute(select(done, waiting, returned)).one()
+    row = db.execute(select(done, waiting, held)).one()
     return ProgressOut(done_today=row[0] or 0, remaining=(row[1] or 0) + (row[2] or 0))
 
 

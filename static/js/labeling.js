@@ -146,7 +146,7 @@ async function advance() {
 
 function showProgress(p) {
   if (!p) return;
-  ui.progress.textContent = `${p.done_today.toLocaleString()} done today · ${p.remaining.toLocaleString()} waiting`;
+  ui.progress.textContent = `${p.done_today.toLocaleString()} done today · ${p.remaining.toLocaleString()} waiting for you`;
 }
 
 // ---- the answer --------------------------------------------------------------------------

@@ -303,3 +303,21 @@ def test_the_rules_page_saves_and_refuses(db: Session, client_for: Client) -> No
     assert bad.status_code == 422 and "min_view_ms" in bad.text
     db.expire_all()
     assert rules.timing(project).min_view_ms == 900 and ok.box_rule == "none"
+
+
+def test_waiting_counts_what_is_waiting_for_me(db: Session, client_for: Client) -> None:
+    project = make_project(db, labels_per_image=2)
+    for _ in range(3):
+        make_image(db, project, labels_wanted=2)
+    me, other = (make_member(db, project, Role.inspector, password=None) for _ in range(2))
+    ok = class_named(db, project, "ok")
+    mine, theirs = client_for(me), client_for(other)
+    base = f"/api/v1/projects/{project.id}"
+    for n in range(2):
+        a = mine.post(f"{base}/assignments/next", json={}).json()["assignment"]
+        body = {"label_class_id": ok.id, "idempotency_key": f"mine-{n:05d}"}
+        assert mine.post(f"{base}/assignments/{a['id']}/annotation", json=body).json()["progress"]["remaining"] == 2 - n
+    # the third image I now hold counts once; the two I answered still want a label, but not from me
+    held = mine.post(f"{base}/assignments/next", json={}).json()
+    assert held["assignment"] is not None and held["progress"]["remaining"] == 1
+    assert theirs.get(f"{base}/labeling/progress").json()["remaining"] == 3
