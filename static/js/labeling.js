@@ -304,6 +304,7 @@ async function goBack() {
 
 async function leaveRelabel() {
   const resume = state.resume;
+  for (const id of state.back) clearDraft(id); // an unsaved relabel is dropped: the answer stays as it was
   state.back = [];
   state.resume = null;
   if (resume) await show(resume);
