@@ -21,19 +21,31 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+RULES = "box_rule IN ('required', 'optional', 'none')"
+CHECK = "ck_label_classes_box_rule_valid"
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("assignments", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("shown_at", sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table("label_classes", schema=None) as batch_op:  # SQLite: copies the table
-        batch_op.add_column(sa.Column("box_rule", sa.String(length=8), server_default="optional", nullable=False))
-        batch_op.create_check_constraint(
-            op.f("ck_label_classes_box_rule_valid"), sa.text("box_rule IN ('required', 'optional', 'none')")
+    op.add_column("assignments", sa.Column("shown_at", sa.DateTime(timezone=True), nullable=True))
+    if op.get_bind().dialect.name == "sqlite":
+        # Not a batch table copy: dropping label_classes fails while answers point at it. SQLite adds
+        # the column with its CHECK in place (and drops both together).
+        op.execute(
+            f"ALTER TABLE label_classes ADD COLUMN box_rule VARCHAR(8) DEFAULT 'optional' NOT NULL "
+            f"CONSTRAINT {CHECK} CHECK ({RULES})"
         )
+    else:
+        op.add_column(
+            "label_classes", sa.Column("box_rule", sa.String(length=8), server_default="optional", nullable=False)
+        )
+        op.create_check_constraint(op.f(CHECK), "label_classes", sa.text(RULES))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("label_classes", schema=None) as batch_op:
-        batch_op.drop_constraint(op.f("ck_label_classes_box_rule_valid"), type_="check")
-        batch_op.drop_column("box_rule")
-    with op.batch_alter_table("assignments", schema=None) as batch_op:
-        batch_op.drop_column("shown_at")
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE label_classes DROP COLUMN box_rule")
+        op.execute("ALTER TABLE assignments DROP COLUMN shown_at")
+        return
+    op.drop_constraint(op.f(CHECK), "label_classes", type_="check")
+    op.drop_column("label_classes", "box_rule")
+    op.drop_column("assignments", "shown_at")

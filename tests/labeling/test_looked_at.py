@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role, User
@@ -19,6 +20,7 @@ from app.labeling.models import Annotation, Assignment, AssignmentState
 from app.projects import service as project_service
 from app.projects.models import LabelClass, TaskType
 from tests.factories import class_named, make_annotation, make_image, make_member, make_project
+from tests.support.databases import fresh_database
 
 Client = Callable[[User], TestClient]
 
@@ -321,3 +323,23 @@ def test_waiting_counts_what_is_waiting_for_me(db: Session, client_for: Client) 
     held = mine.post(f"{base}/assignments/next", json={}).json()
     assert held["assignment"] is not None and held["progress"]["remaining"] == 1
     assert theirs.get(f"{base}/labeling/progress").json()["remaining"] == 3
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_the_migration_keeps_answers_and_gives_existing_classes_optional_boxes(kind: str, tmp_path: Path) -> None:
+    """Up and down on a database whose classes are referenced by answers (a table copy would fail)."""
+    from app.core import migrate
+
+    with fresh_database(kind, tmp_path) as engine:
+        with Session(engine) as db:
+            project = make_project(db)
+            image = make_image(db, project)
+            make_annotation(db, image, make_member(db, project), class_named(db, project, "ok"))
+            db.commit()
+        migrate.downgrade(engine, "6ca024678def")
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.scalar(text("SELECT count(*) FROM annotations")) == 1
+            assert set(conn.scalars(text("SELECT box_rule FROM label_classes"))) == {"optional"}
+            with pytest.raises(Exception, match=r"(?i)check"):
+                conn.execute(text("UPDATE label_classes SET box_rule = 'maybe'"))
