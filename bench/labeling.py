@@ -108,6 +108,7 @@ def new_project(db: Any, name: str) -> Any:
     spec = project_service.ProjectSpec(name=name, classes=[project_service.ClassSpec(name=c) for c in CLASSES],
                                        labels_per_image=LABELS_PER_IMAGE)
     project = project_service.create_project(db, spec=spec, creator=None)
+    project.settings = {**(project.settings or {}), "min_view_ms": 0}  # machine labelers have no think time
     db.flush()
     return project
 

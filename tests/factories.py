@@ -42,7 +42,8 @@ def make_user(db: Session, *, email: str | None = None, name: str | None = None,
 
 
 def make_project(db: Session, *, name: str | None = None, classes: tuple[str, ...] = DEFAULT_CLASSES,
-                 task_type: TaskType = TaskType.both, labels_per_image: int = 1) -> Project:
+                 task_type: TaskType = TaskType.both, labels_per_image: int = 1, min_view_ms: int = 0) -> Project:
+    """A project; tests answer at machine speed, so no minimum viewing time unless asked for."""
     spec = project_service.ProjectSpec(
         name=name or f"Project {next(_counter)}",
         classes=[project_service.ClassSpec(name=c) for c in classes],
@@ -50,6 +51,7 @@ def make_project(db: Session, *, name: str | None = None, classes: tuple[str, ..
         labels_per_image=labels_per_image,
     )
     project = project_service.create_project(db, spec=spec, creator=None)
+    project.settings = {**(project.settings or {}), "min_view_ms": min_view_ms}
     db.flush()
     return project
 

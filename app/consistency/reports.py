@@ -16,7 +16,8 @@ from app.consistency.context import latest_snapshot
 from app.consistency.models import AgreementSnapshot, Conflict, ConflictState, ImageConsensus, LabelerQuality
 from app.core.errors import NotFound
 from app.images.models import Image
-from app.projects.models import LabelClass
+from app.labeling import rules
+from app.projects.models import LabelClass, Project
 
 ACTIVE = (ConflictState.open, ConflictState.returned)
 TREND_POINTS = 30
@@ -54,6 +55,7 @@ class QualityRow:
     name: str
     email: str
     quality: LabelerQuality
+    too_fast: bool = False  # median answer time below the project's threshold: answers nobody looked at?
 
 
 def labeler_quality(db: Session, *, project_id: int) -> list[QualityRow]:
@@ -61,7 +63,10 @@ def labeler_quality(db: Session, *, project_id: int) -> list[QualityRow]:
     rows = db.execute(select(LabelerQuality, User.display_name, User.email)
                       .join(User, User.id == LabelerQuality.user_id)
                       .where(LabelerQuality.project_id == project_id)).all()
-    out = [QualityRow(q.user_id, name, email, q) for q, name, email in rows]
+    project = db.get(Project, project_id)
+    fast_ms = rules.timing(project).fast_median_ms if project is not None else 0
+    out = [QualityRow(q.user_id, name, email, q, rules.is_too_fast(q.median_duration_ms, fast_ms))
+           for q, name, email in rows]
     out.sort(key=lambda r: (r.quality.accuracy if r.quality.accuracy is not None else 2.0, r.user_id))
     return out
 
@@ -123,7 +128,7 @@ def quality_json(r: QualityRow) -> dict[str, Any]:
     return {"user_id": r.user_id, "name": r.name, "email": r.email, "n_labels": q.n_labels, "accuracy": q.accuracy,
             "agreement_with_consensus": q.agreement_with_consensus, "gold_accuracy": q.gold_accuracy,
             "gold_count": q.gold_count, "median_duration_ms": q.median_duration_ms, "class_ids": q.class_ids,
-            "confusion": q.confusion}
+            "confusion": q.confusion, "too_fast": r.too_fast}
 
 
 def open_conflicts(db: Session, *, project_id: int, limit: int | None = None) -> list[dict[str, Any]]:

@@ -68,6 +68,7 @@ class LabelerQualityOut(BaseModel):
     gold_accuracy: float | None
     gold_count: int
     median_duration_ms: float | None
+    too_fast: bool = False  # median_duration_ms below the project's fast-labeler threshold
     class_ids: list[int]  # order of the confusion matrix's axes
     confusion: list[list[float]]  # rows: true class, columns: answered class
 

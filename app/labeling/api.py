@@ -17,11 +17,16 @@ from app.labeling import present, service
 from app.labeling.schemas import (
     AnnotationIn,
     AnnotationOut,
+    AssignmentOut,
+    LabelingRulesIn,
+    LabelingRulesOut,
     NextIn,
     NextOut,
     OverlapIn,
     OverlapOut,
+    PreviousIn,
     ProgressOut,
+    ShownOut,
     SkipOut,
 )
 
@@ -72,6 +77,29 @@ def next_assignment(
     )
     db.commit()
     return NextOut(assignment=out, progress=progress)
+
+
+@router.post("/assignments/previous", response_model=AssignmentOut | None)
+def previous_assignment(
+    access: InspectorAccess, db: DbSession, body: Annotated[PreviousIn | None, Body()] = None
+) -> AssignmentOut | None:
+    """Reopen the caller's latest answer (not one in `exclude`) for a relabel: submit it with the
+    given `supersedes_id`. Null when there is none, or it is more than a few answers back."""
+    body = body or PreviousIn()
+    assignment = service.previous_assignment(db, project=access.project, labeler=access.user, exclude=body.exclude)
+    out = present.assignment_out(db, assignment) if assignment else None
+    db.commit()
+    return out
+
+
+@router.post("/assignments/{assignment_id}/shown", response_model=ShownOut)
+def assignment_shown(assignment_id: int, access: InspectorAccess, db: DbSession) -> ShownOut:
+    """The image is on screen now (the page calls this when it shows a prefetched image); the
+    minimum viewing time counts from the latest of this and the hand-out."""
+    assignment = service.mark_shown(db, project=access.project, labeler=access.user, assignment_id=assignment_id)
+    db.commit()
+    assert assignment.shown_at is not None  # just set
+    return ShownOut(id=assignment.id, shown_at=assignment.shown_at.isoformat())
 
 
 @router.post("/assignments/{assignment_id}/annotation", response_model=AnnotationOut, openapi_extra=ANNOTATION_BODY)
@@ -136,6 +164,19 @@ def put_overlap(data: OverlapIn, access: AdminAccess, db: DbSession) -> OverlapO
     service.update_overlap(db, project=access.project, data=data, actor=access.user)
     db.commit()
     return _overlap_out(db, access)
+
+
+@router.get("/labeling-rules", response_model=LabelingRulesOut)
+def get_labeling_rules(access: AdminAccess, db: DbSession) -> LabelingRulesOut:
+    """Minimum viewing time, the fast-labeler threshold and each class's box rule."""
+    return service.labeling_rules(db, access.project)
+
+
+@router.put("/labeling-rules", response_model=LabelingRulesOut)
+def put_labeling_rules(data: LabelingRulesIn, access: AdminAccess, db: DbSession) -> LabelingRulesOut:
+    out = service.update_labeling_rules(db, project=access.project, data=data, actor=access.user)
+    db.commit()
+    return out
 
 
 def _overlap_out(db: DbSession, access: AdminAccess) -> OverlapOut:

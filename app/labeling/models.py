@@ -47,6 +47,9 @@ class Assignment(Base):
     created_at: Mapped[datetime] = created_at_column()
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the image was last put in front of the labeler: a submit sooner than the project's
+    # minimum viewing time after it is refused, and the answer's duration is measured from it.
+    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Annotation(Base):

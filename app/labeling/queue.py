@@ -137,7 +137,7 @@ def _held(db: Session, *, project_id: int, labeler_id: int, exclude: Sequence[in
     return db.scalar(query.order_by(returned_first, Assignment.created_at, Assignment.id).limit(1))
 
 
-def _not_mine(labeler_id: int, states: Sequence[str]) -> list[ColumnElement[bool]]:
+def not_mine(labeler_id: int, states: Sequence[str]) -> list[ColumnElement[bool]]:
     """Conditions: the labeler holds no assignment of the image in `states` and has no answer on it."""
     return [
         ~exists().where(_MINE.image_id == Image.id, _MINE.labeler_id == labeler_id, _MINE.state.in_(list(states))),
@@ -164,7 +164,7 @@ def _walk_levels(
     db: Session, *, project: Project, labeler_id: int, expires_at: datetime, skip_locked: bool
 ) -> Assignment | None:
     level = db.scalar(select(func.max(Image.priority)).where(*_open_images(project.id)))
-    never_twice = _not_mine(labeler_id, [S.open, S.done, S.returned, S.skipped])
+    never_twice = not_mine(labeler_id, [S.open, S.done, S.returned, S.skipped])
     while level is not None:
         for _ in range(MAX_TRIES):
             query = (
@@ -194,7 +194,7 @@ def _claim_skipped(db: Session, *, project: Project, labeler_id: int, expires_at
             *_open_images(project.id),
             Assignment.labeler_id == labeler_id,
             Assignment.state == S.skipped,
-            *_not_mine(labeler_id, [S.open, S.done, S.returned]),
+            *not_mine(labeler_id, [S.open, S.done, S.returned]),
         )
         .group_by(Image.id)
         .order_by(last_skip, Image.id)
@@ -221,7 +221,7 @@ def _claim_gold(db: Session, *, project: Project, labeler_id: int, expires_at: d
         .where(
             Image.project_id == project.id,
             Image.is_gold.is_(True),
-            *_not_mine(labeler_id, [S.open, S.done, S.returned, S.skipped]),
+            *not_mine(labeler_id, [S.open, S.done, S.returned, S.skipped]),
         )
         .order_by(Image.id)
         .limit(1)

@@ -6,6 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.labeling.rules import MAX_RULE_MS
+from app.projects.models import BoxRule
+
 HARD_MAX_BOXES = 10_000  # parse-time cap; the configured max_boxes_per_annotation is checked after
 
 
@@ -117,3 +120,47 @@ class OverlapIn(BaseModel):
 
 class OverlapOut(OverlapIn):
     images_wanting_labels: int
+
+
+class PreviousIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    exclude: list[int] = Field(
+        default_factory=list,
+        max_length=8,
+        description="assignment ids already reopened (each Backspace one further back)",
+    )
+
+
+class ShownOut(BaseModel):
+    id: int
+    shown_at: str
+
+
+class ClassRuleOut(BaseModel):
+    id: int
+    name: str
+    is_active: bool
+    box_rule: BoxRule
+
+
+class LabelingRulesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min_view_ms: int = Field(
+        ge=0, le=MAX_RULE_MS, description="an image's minimum time on screen before its answer is taken; 0: none"
+    )
+    fast_median_ms: int = Field(
+        ge=0, le=MAX_RULE_MS, description="labelers whose median answer time is below this are flagged; 0: never"
+    )
+    box_rules: dict[int, BoxRule] = Field(
+        default_factory=dict,
+        max_length=500,
+        description="class id -> required, optional or none (classes left out keep theirs)",
+    )
+
+
+class LabelingRulesOut(BaseModel):
+    min_view_ms: int
+    fast_median_ms: int
+    classes: list[ClassRuleOut]

@@ -25,16 +25,17 @@ from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import Conflict, Invalid, NotFound
 from app.images.models import Image
-from app.labeling import overlap, queue
+from app.labeling import overlap, queue, rules
 from app.labeling.models import Annotation, Assignment, AssignmentState
-from app.labeling.schemas import AnnotationIn, OverlapIn, ProgressOut
+from app.labeling.schemas import AnnotationIn, ClassRuleOut, LabelingRulesIn, LabelingRulesOut, OverlapIn, ProgressOut
 from app.labeling.validation import clean_boxes, clean_comment
-from app.projects.models import LabelClass, Project, TaskType
+from app.projects.models import BoxRule, LabelClass, Project, TaskType
 from app.projects.naming import is_ok_name
 from app.projects.service import classes_of
 
 log = logging.getLogger("concord.labeling")
 S = AssignmentState
+MAX_BACK = 5  # how many of their last answers a labeler can reopen from the labeling page
 
 
 def ok_class_id(classes: Sequence[LabelClass]) -> int | None:
@@ -60,7 +61,51 @@ def next_assignment(
     db: Session, *, project: Project, labeler: User, settings: Settings, exclude: list[int] | None = None
 ) -> Assignment | None:
     timeout = timedelta(minutes=settings.assignment_timeout_minutes)
-    return queue.claim_next(db, project=project, labeler=labeler, exclude=exclude or [], timeout=timeout)
+    found = queue.claim_next(db, project=project, labeler=labeler, exclude=exclude or [], timeout=timeout)
+    if found is not None:
+        found.shown_at = utcnow()  # handed out: the minimum viewing time counts from here
+        db.flush()
+    return found
+
+
+def mark_shown(db: Session, *, project: Project, labeler: User, assignment_id: int) -> Assignment:
+    """The page put the assignment's image on screen now (a prefetched one is shown later than it
+    was handed out). Only ever moves `shown_at` later, so it can never shorten the viewing time."""
+    assignment = get_assignment(db, project_id=project.id, labeler=labeler, assignment_id=assignment_id)
+    now = utcnow()
+    if assignment.shown_at is None or assignment.shown_at < now:
+        assignment.shown_at = now
+        db.flush()
+    return assignment
+
+
+def previous_assignment(db: Session, *, project: Project, labeler: User, exclude: Sequence[int]) -> Assignment | None:
+    """The assignment of the labeler's latest live answer here (not counting those in `exclude`,
+    the ones already reopened), handed out again for a relabel; None when there is none, or more than
+    MAX_BACK back. A relabel goes through submit_annotation with `supersedes_id` as usual."""
+    if len(exclude) >= MAX_BACK:
+        return None
+    query = (
+        select(Assignment)
+        .join(Annotation, Annotation.assignment_id == Assignment.id)
+        .where(
+            Assignment.project_id == project.id,
+            Assignment.labeler_id == labeler.id,
+            Assignment.state == S.done,
+            Annotation.labeler_id == labeler.id,
+            Annotation.superseded_by_id.is_(None),
+            Annotation.source != "import",
+        )
+        .order_by(Annotation.id.desc())
+        .limit(1)
+    )
+    if exclude:
+        query = query.where(Assignment.id.not_in(list(exclude)))
+    found = db.scalar(query)
+    if found is not None:
+        found.shown_at = utcnow()
+        db.flush()
+    return found
 
 
 def get_assignment(db: Session, *, project_id: int, labeler: User, assignment_id: int) -> Assignment:
@@ -110,6 +155,11 @@ def submit_annotation(
     if replay is not None:
         return Submitted(replay, replayed=True)
     assignment = get_assignment(db, project_id=project.id, labeler=labeler, assignment_id=assignment_id)
+    now = utcnow()
+    rules.check_viewed(shown_at=assignment.shown_at, now=now, min_view_ms=rules.timing(project).min_view_ms)
+    # The server's own measure is the answer's time; the client's only stands in on an assignment
+    # handed out before `shown_at` was recorded.
+    duration_ms = rules.elapsed_ms(assignment.shown_at, now) if assignment.shown_at else data.duration_ms
     image = db.get(Image, assignment.image_id)
     assert image is not None  # a foreign key
     label_class_id, boxes = _checked_answer(db, project=project, image=image, data=data, settings=settings)
@@ -128,7 +178,7 @@ def submit_annotation(
         boxes=boxes,
         unsure=data.unsure,
         comment=comment,
-        duration_ms=data.duration_ms,
+        duration_ms=duration_ms,
         source=source,
         idempotency_key=data.idempotency_key,
         defect_book_version=data.defect_book_version or project.defect_book_version,
@@ -248,6 +298,7 @@ def _checked_answer(
         class_ids=active,
         max_boxes=settings.max_boxes_per_annotation,
     )
+    rules.check_boxes(classes, task_type=project.task_type, label_class_id=data.label_class_id, boxes=boxes)
     return data.label_class_id, boxes
 
 
@@ -278,8 +329,9 @@ def _notify_consistency(db: Session, annotation: Annotation) -> None:
 
 
 def progress(db: Session, *, project_id: int, labeler_id: int, tz_offset_minutes: int = 0) -> ProgressOut:
-    """Answers given today (the labeler's day) and images still waiting for labels in the project
-    (plus the labeler's returned ones), in one round trip."""
+    """Answers given today (the labeler's day) and what is waiting for this labeler: the images
+    they hold (open or returned) and those still wanting labels that they have not answered or
+    been handed, in one round trip."""
     local = utcnow() + timedelta(minutes=tz_offset_minutes)
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(minutes=tz_offset_minutes)
     done = (
@@ -297,16 +349,24 @@ def progress(db: Session, *, project_id: int, labeler_id: int, tz_offset_minutes
     waiting = (
         select(func.count())
         .select_from(Image)
-        .where(Image.project_id == project_id, Image.slots_taken < Image.labels_wanted)
+        .where(
+            Image.project_id == project_id,
+            Image.slots_taken < Image.labels_wanted,
+            *queue.not_mine(labeler_id, [S.open, S.returned, S.done]),
+        )
         .scalar_subquery()
     )
-    returned = (
+    held = (
         select(func.count())
         .select_from(Assignment)
-        .where(Assignment.project_id == project_id, Assignment.labeler_id == labeler_id, Assignment.state == S.returned)
+        .where(
+            Assignment.project_id == project_id,
+            Assignment.labeler_id == labeler_id,
+            Assignment.state.in_([S.open, S.returned]),
+        )
         .scalar_subquery()
     )
-    row = db.execute(select(done, waiting, returned)).one()
+    row = db.execute(select(done, waiting, held)).one()
     return ProgressOut(done_today=row[0] or 0, remaining=(row[1] or 0) + (row[2] or 0))
 
 
@@ -324,16 +384,23 @@ def update_overlap(db: Session, *, project: Project, data: OverlapIn, actor: Use
     project.settings = {**(project.settings or {}), "gold_rate": data.gold_rate, "overlap_slices": slices}
     db.flush()
     overlap.apply_policy(db, project=project)
+    _audit_change(db, project=project, actor=actor, action="project.overlap_changed",
+                  before=before, after=overlap_settings(project))
+    return project
+
+
+def _audit_change(
+    db: Session, *, project: Project, actor: User, action: str, before: dict[str, object], after: dict[str, object]
+) -> None:
     audit.record(
         db,
-        action="project.overlap_changed",
+        action=action,
         actor_id=actor.id,
         project_id=project.id,
         object_type="project",
         object_id=project.id,
-        data={"before": before, "after": overlap_settings(project)},
+        data={"before": before, "after": after},
     )
-    return project
 
 
 def overlap_settings(project: Project) -> dict[str, object]:
@@ -368,3 +435,37 @@ def images_wanting_labels(db: Session, project_id: int) -> int:
         )
         or 0
     )
+
+
+def labeling_rules(db: Session, project: Project) -> LabelingRulesOut:
+    timing = rules.timing(project)
+    return LabelingRulesOut(
+        min_view_ms=timing.min_view_ms,
+        fast_median_ms=timing.fast_median_ms,
+        classes=[
+            ClassRuleOut(id=c.id, name=c.name, is_active=c.is_active, box_rule=BoxRule(c.box_rule))
+            for c in classes_of(db, project.id, include_inactive=True)
+        ],
+    )
+
+
+def update_labeling_rules(db: Session, *, project: Project, data: LabelingRulesIn, actor: User) -> LabelingRulesOut:
+    """Raises Invalid (nothing changed) for a class that is not the project's."""
+    classes = {c.id: c for c in classes_of(db, project.id, include_inactive=True)}
+    unknown = sorted(set(data.box_rules) - set(classes))
+    if unknown:
+        raise Invalid(f"class {unknown[0]} is not a class of this project", field="box_rules")
+    before = labeling_rules(db, project).model_dump(mode="json")
+    project.settings = {
+        **(project.settings or {}),
+        "min_view_ms": data.min_view_ms,
+        "fast_median_ms": data.fast_median_ms,
+    }
+    for class_id, rule in data.box_rules.items():
+        if classes[class_id].box_rule != rule:
+            classes[class_id].box_rule = rule
+    db.flush()
+    after = labeling_rules(db, project)
+    _audit_change(db, project=project, actor=actor, action="project.labeling_rules_changed",
+                  before=before, after=after.model_dump(mode="json"))
+    return after

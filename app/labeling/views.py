@@ -16,7 +16,7 @@ from app.core.errors import Invalid
 from app.core.flash import redirect_with_flash
 from app.core.templating import render
 from app.labeling import service
-from app.labeling.schemas import OverlapIn
+from app.labeling.schemas import LabelingRulesIn, LabelingRulesOut, OverlapIn
 from app.projects.defect_book import BookClass, read_book
 from app.projects.models import Project
 from app.projects.navigation import NavLink, sections_for
@@ -80,6 +80,7 @@ def label_page(request: Request, access: InspectorAccess, db: DbSession) -> HTML
                 "name": e.label_class.name,
                 "colour": e.label_class.colour,
                 "keys": keys[e.label_class.id],
+                "boxRule": e.label_class.box_rule,
             }
             for e in book.classes
         ],
@@ -132,6 +133,51 @@ def overlap_save(
         return render(request, "labeling/overlap.html", page, status_code=422)
     db.commit()
     return redirect_with_flash(request, f"/projects/{access.project.id}/overlap", "Overlap policy saved")
+
+
+@dataclass
+class RulesPage:
+    project: Project
+    sections: list[NavLink]
+    rules: LabelingRulesOut
+    error: str | None = None
+
+
+@router.get("/projects/{project_id}/labeling-rules", response_class=HTMLResponse)
+def rules_page(request: Request, access: AdminAccess, db: DbSession) -> HTMLResponse:
+    return render(request, "labeling/rules.html", _rules_page(request, db, access))
+
+
+@router.post("/projects/{project_id}/labeling-rules", response_class=HTMLResponse, response_model=None)
+async def rules_save(request: Request, access: AdminAccess, db: DbSession) -> Response:
+    """Form fields: min_view_ms, fast_median_ms and `box_rule_<class id>` per class."""
+    form = await request.form()
+    box_rules = {key.removeprefix("box_rule_"): value for key, value in form.items() if key.startswith("box_rule_")}
+    try:
+        data = LabelingRulesIn.model_validate(
+            {
+                "min_view_ms": form.get("min_view_ms"),
+                "fast_median_ms": form.get("fast_median_ms"),
+                "box_rules": box_rules,
+            }
+        )
+        with db.begin_nested():  # a refused change disappears with its savepoint
+            service.update_labeling_rules(db, project=access.project, data=data, actor=access.user)
+    except (ValidationError, Invalid) as exc:
+        db.expire_all()
+        page = _rules_page(request, db, access)
+        page.error = _message(exc)
+        return render(request, "labeling/rules.html", page, status_code=422)
+    db.commit()
+    return redirect_with_flash(request, f"/projects/{access.project.id}/labeling-rules", "Labeling rules saved")
+
+
+def _rules_page(request: Request, db: DbSession, access: AdminAccess) -> RulesPage:
+    return RulesPage(
+        project=access.project,
+        sections=sections_for(request.app, project_id=access.project.id, role=access.role),
+        rules=service.labeling_rules(db, access.project),
+    )
 
 
 def _overlap_page(request: Request, db: DbSession, access: AdminAccess) -> OverlapPage:

@@ -47,11 +47,19 @@ class Project(Base):
     created_at: Mapped[datetime] = created_at_column()
 
 
+class BoxRule(StrEnum):
+    """Whether an answer of this class carries boxes."""
+
+    required = "required"  # at least one box of the class
+    optional = "optional"
+    none = "none"  # no boxes at all (e.g. OK)
+
+
 class LabelClass(Base):
     """A defect class and its definition: one page of the defect book."""
 
     __tablename__ = "label_classes"
-    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    __table_args__ = (UniqueConstraint("project_id", "name"), one_of("box_rule", BoxRule))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
@@ -61,6 +69,7 @@ class LabelClass(Base):
     definition: Mapped[str] = mapped_column(Text, default="")
     position: Mapped[int] = mapped_column(Integer, default=0)  # order on the labeling page
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)  # retired by a merge or split
+    box_rule: Mapped[str] = mapped_column(String(8), default=BoxRule.optional, server_default=BoxRule.optional.value)
     created_at: Mapped[datetime] = created_at_column()
 
 

@@ -34,6 +34,8 @@ SECTIONS = (
     Section("datasets", "Datasets", "/projects/{project_id}/datasets", Role.admin, "Freeze and export versions"),
     Section("upload", "Upload", "/projects/{project_id}/upload", Role.admin, "Add images"),
     Section("overlap", "Overlap", "/projects/{project_id}/overlap", Role.admin, "Labels per image, QA, gold"),
+    Section("rules", "Rules", "/projects/{project_id}/labeling-rules", Role.admin,
+            "Minimum viewing time, fast labelers, boxes per class"),
     Section("members", "Members", "/projects/{project_id}/members", Role.admin, "Who labels, reviews, administers"),
 )
 

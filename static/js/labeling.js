@@ -12,7 +12,7 @@ const ui = {
   empty: $("stage-empty"), toast: $("toast"), classList: $("class-list"), boxList: $("box-list"),
   boxCount: $("box-count"), boxesSection: $("boxes-section"), unsure: $("unsure"), comment: $("comment"),
   submit: $("submit-button"), skip: $("skip-button"), book: $("defect-book"), bookButton: $("book-button"),
-  bookClose: $("book-close"), quick: $("quick-mode"),
+  bookClose: $("book-close"), quick: $("quick-mode"), relabel: $("relabel-note"),
 };
 const classes = new Map(boot.classes.map((c) => [c.id, c]));
 const keyToClass = new Map();
@@ -21,8 +21,9 @@ const drawsBoxes = boot.taskType !== "classification";
 const tzOffset = -new Date().getTimezoneOffset();
 const firstDefect = boot.classes.find((c) => c.id !== boot.okClassId);
 
+// back: the assignments reopened with Backspace (latest first), resume: what was on screen before.
 const state = { current: null, next: null, classId: null, classAuto: false, key: null, startedAt: 0,
-  history: [], busy: false, loading: false, retired: new Set() };
+  history: [], busy: false, loading: false, retired: new Set(), back: [], resume: null };
 
 const canvas = new BoxCanvas(ui.host, {
   classes: boot.classes,
@@ -101,7 +102,9 @@ async function present(assignment) {
   state.startedAt = performance.now();
   ui.empty.hidden = Boolean(assignment);
   ui.host.hidden = !assignment;
-  ui.note.hidden = !(assignment && assignment.note);
+  ui.note.hidden = !(assignment && assignment.note) || state.back.length > 0;
+  ui.relabel.hidden = state.back.length === 0;
+  focusImage();
   if (!assignment) { setClass(null, { record: false }); renderBoxes([]); return; }
   ui.noteText.textContent = assignment.note || "";
   await canvas.load(assignment.image.url, assignment.image.width, assignment.image.height).catch(() => {
@@ -115,13 +118,22 @@ async function present(assignment) {
   ui.unsure.checked = Boolean(start.unsure);
   ui.comment.value = start.comment || "";
   renderBoxes(canvas.getBoxes());
+  // The minimum viewing time counts from now, not from when a prefetched image was handed out.
+  await api(`/assignments/${assignment.id}/shown`).catch(() => {});
   ui.host.dataset.imageId = String(assignment.image.id); // ready: tests and tools wait for this
   if (draft && (draft.label_class_id !== null || (draft.boxes || []).length || draft.comment)) {
     toast("Your unsaved answer for this image was restored.", "info");
   }
 }
 
+// Keys go to the image, never into the comment box, once an answer is sent or a new image is shown.
+function focusImage() {
+  if (document.activeElement === ui.comment) ui.comment.blur();
+  ui.host.focus({ preventScroll: true });
+}
+
 async function advance() {
+  if (state.back.length) { await leaveRelabel(); return; }
   const upcoming = state.next;
   state.next = null;
   if (upcoming) {
@@ -134,7 +146,7 @@ async function advance() {
 
 function showProgress(p) {
   if (!p) return;
-  ui.progress.textContent = `${p.done_today.toLocaleString()} done today · ${p.remaining.toLocaleString()} waiting`;
+  ui.progress.textContent = `${p.done_today.toLocaleString()} done today · ${p.remaining.toLocaleString()} waiting for you`;
 }
 
 // ---- the answer --------------------------------------------------------------------------
@@ -156,7 +168,20 @@ function chooseClass(id) {
   if (state.retired.has(id)) return;
   if (canvas.selected >= 0 && id !== boot.okClassId) { canvas.reclassSelected(id); return; }
   setClass(id);
-  if (ui.quick.checked && canvas.getBoxes().length === 0) submit();
+  if (ui.quick.checked && canvas.getBoxes().length === 0 && !boxRuleProblem(id, [])) submit();
+}
+
+// What the class's box rule still wants of this answer (the server refuses the same), or null.
+function boxRuleProblem(classId, boxes) {
+  if (!drawsBoxes) return null;
+  const c = classes.get(classId);
+  if (c && c.boxRule === "none" && boxes.length) return `${c.name} takes no boxes: delete them (Del) or pick another class.`;
+  const stray = boxes.map((b) => classes.get(b.class_id)).find((bc) => bc && bc.boxRule === "none");
+  if (stray) return `${stray.name} is never drawn as a box: delete that box (Del).`;
+  if (c && c.boxRule === "required" && !boxes.some((b) => b.class_id === c.id)) {
+    return `${c.name} needs at least one ${c.name} box: drag on the image to draw it.`;
+  }
+  return null;
 }
 
 function renderAnswer(boxes) {
@@ -167,6 +192,14 @@ function renderAnswer(boxes) {
   name.textContent = c ? c.name : "no class yet";
   ui.answerLine.append("· ", name, drawsBoxes ? ` · ${boxes.length} box${boxes.length === 1 ? "" : "es"}` : "");
   if (ui.unsure.checked) ui.answerLine.append(" · unsure");
+  const problem = boxRuleProblem(state.classId, boxes);
+  if (problem) {
+    const missing = document.createElement("span");
+    missing.className = "answer-missing";
+    missing.id = "answer-missing";
+    missing.textContent = problem;
+    ui.answerLine.append(" · ", missing);
+  }
 }
 
 function renderBoxes(boxes) {
@@ -213,6 +246,9 @@ async function submit() {
   if (data.label_class_id === boot.okClassId && data.boxes.length) {
     toast("An OK image has no boxes: delete them (Del) or pick a defect class."); return;
   }
+  const problem = boxRuleProblem(data.label_class_id, data.boxes);
+  if (problem) { toast(problem); return; }
+  focusImage();
   await finish(a, `/assignments/${a.id}/annotation?tz_offset_minutes=${tzOffset}`, {
     label_class_id: data.label_class_id, boxes: data.boxes, unsure: data.unsure, comment: data.comment,
     duration_ms: Math.round(performance.now() - state.startedAt), idempotency_key: state.key,
@@ -222,6 +258,7 @@ async function submit() {
 
 async function skip() {
   const a = state.current;
+  if (state.back.length && !state.busy) { await leaveRelabel(); return; } // a done answer is not skipped
   if (!a || state.busy) return;
   await finish(a, `/assignments/${a.id}/skip?tz_offset_minutes=${tzOffset}`);
 }
@@ -244,9 +281,44 @@ async function finish(a, path, body) {
   }
 }
 
+// Backspace: reopen my last answer (then the one before, a few back) to relabel it; the relabel
+// supersedes it on the server. Enter saves, Esc returns to the image I was on.
+async function goBack() {
+  if (state.busy || state.loading) return;
+  state.busy = true;
+  try {
+    const previous = await api("/assignments/previous", { exclude: state.back });
+    if (!previous) {
+      toast(state.back.length ? "No earlier answer can be reopened here." : "You have no answer here to reopen yet.", "info");
+      return;
+    }
+    if (!state.back.length) { saveDraft(); state.resume = state.current; }
+    state.back.push(previous.id);
+    await show(previous);
+  } catch (err) {
+    failed(err);
+  } finally {
+    state.busy = false;
+  }
+}
+
+async function leaveRelabel() {
+  const resume = state.resume;
+  for (const id of state.back) clearDraft(id); // an unsaved relabel is dropped: the answer stays as it was
+  state.back = [];
+  state.resume = null;
+  if (resume) await show(resume);
+  else { await show(state.next || await fetchNext([])); state.next = null; prefetch(); }
+}
+
 function failed(err) {
   saveDraft();
   if (err.status === 401) { sessionLost(); return; }
+  if (err.data && err.data.field === "shown_at" && err.data.detail) {
+    const wait = Math.max(0.1, err.data.detail.wait_ms / 1000).toFixed(1);
+    toast(`Take a moment to look at the image: you can answer in ${wait} s.`, "info");
+    return;
+  }
   const detail = err.data && err.data.detail;
   if (detail && detail.retired_class_id) {
     state.retired.add(detail.retired_class_id);
@@ -296,7 +368,11 @@ function hideToast() { ui.toast.hidden = true; }
 // ---- keyboard ----------------------------------------------------------------------------
 function openBook() { if (!ui.book.open) ui.book.showModal(); }
 
+// Held keys repeat; only moving, resizing and zooming may (a held Space or Enter never answers).
+const REPEATABLE = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "+", "-", "="]);
+
 document.addEventListener("keydown", (e) => {
+  if (e.repeat && !REPEATABLE.has(e.key) && (e.target !== ui.comment || e.key === "Enter")) { e.preventDefault(); return; }
   if (ui.book.open) {
     if (e.key === "?" || e.key === "F1") { e.preventDefault(); ui.book.close(); }
     return; // the dialog closes itself on Esc
@@ -313,6 +389,7 @@ document.addEventListener("keydown", (e) => {
   const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
   if (key === "Enter") { e.preventDefault(); submit(); return; }
   if (key === "Escape") { e.preventDefault(); skip(); return; }
+  if (key === "Backspace") { e.preventDefault(); goBack(); return; }
   if (key === "?" || key === "F1") { e.preventDefault(); openBook(); return; }
   if (key === " ") {
     e.preventDefault();

@@ -140,7 +140,7 @@ def test_higher_priority_first_then_oldest(db: Session) -> None:
 
 def test_gold_images_are_mixed_in_once_per_labeler_and_hold_no_slots(db: Session) -> None:
     project = make_project(db)
-    project.settings = {"gold_rate": 1.0}
+    project.settings = {**project.settings, "gold_rate": 1.0}
     ok = class_named(db, project, "ok")
     gold = [make_image(db, project, is_gold=True, labels_wanted=0, gold_label_class_id=ok.id) for _ in range(2)]
     regular = make_image(db, project)
@@ -221,7 +221,7 @@ def test_adaptive_overlap_raises_unsure_and_disputed_images(db: Session) -> None
 
 def test_slices_listed_for_overlap_get_more_labels(db: Session) -> None:
     project = make_project(db)
-    project.adaptive_overlap, project.settings = True, {"overlap_slices": ["line=L3"]}
+    project.adaptive_overlap, project.settings = True, {**project.settings, "overlap_slices": ["line=L3"]}
     l3, l1 = make_image(db, project, meta={"line": "L3"}), make_image(db, project, meta={"line": "L1"})
     [user] = people(db, project, 1)
     ok = class_named(db, project, "ok")

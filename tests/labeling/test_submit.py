@@ -59,7 +59,8 @@ def test_next_submit_and_the_queue_runs_dry(db: Session, loop) -> None:
     assert body["boxes"] == [{"x": 10.12, "y": 20.0, "w": 30.0, "h": 40.5, "class_id": dent.id}]
     assert body["progress"] == {"done_today": 1, "remaining": 0}
     stored = db.get(Annotation, body["id"])
-    assert (stored.unsure, stored.comment, stored.duration_ms, stored.source) == (True, "rim glare", 4200, "web")
+    assert (stored.unsure, stored.comment, stored.source) == (True, "rim glare", "web")
+    assert isinstance(stored.duration_ms, int)  # the server's own measure (test_looked_at), not the client's
     assert db.get(Assignment, assignment["id"]).state == AssignmentState.done
     again = client.post(f"{base}/assignments/next", json={})
     assert again.status_code == 200 and again.json()["assignment"] is None
