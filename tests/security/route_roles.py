@@ -172,6 +172,9 @@ ROUTE_ROLES: dict[str, str] = {
     "GET /api/v1/projects/{project_id}/label-issues": REVIEWER,
     "POST /api/v1/projects/{project_id}/label-issues/send": REVIEWER,
     "POST /api/v1/projects/{project_id}/augment": ADMIN,
+    # ---- model pages -------------------------------------------------------------------------------------
+    "GET /projects/{project_id}/models": REVIEWER,
+    "GET /projects/{project_id}/models/{run_id}": REVIEWER,
 }
 
 # Optional: "METHOD /path" -> a body the route accepts (dict, or a function of the Fill context giving one).
