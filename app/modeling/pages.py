@@ -7,18 +7,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from markupsafe import Markup
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core import charts
 from app.datasets import service as datasets_service
 from app.datasets.models import DatasetVersion
-from app.jobs.models import Job
 from app.jobs.service import JobView, job_view
-from app.modeling.models import ModelRun, RunState
+from app.modeling import service
+from app.modeling.models import CaptureRequest, ModelRun, RunState
+from app.modeling.next_steps import NextSteps, next_steps
 from app.projects.models import Project
 from app.projects.navigation import NavLink
-from app.training.recipe import recipes
 
 SOURCES = {"evaluation": "test images (final model)", "out_of_fold": "training images (out of fold)"}
 
@@ -51,14 +50,12 @@ def _number(value: Any) -> float | None:
 @dataclass
 class RunRow:
     run: ModelRun
+    state: str  # as people should see it (service.effective_state)
+    error: str
     version: DatasetVersion | None
     job: JobView | None
     accuracy: Figure
     macro_f1: Figure
-
-    @property
-    def active(self) -> bool:
-        return self.run.state in (RunState.queued, RunState.running)
 
 
 @dataclass
@@ -74,7 +71,7 @@ class RunsPage:
 
     @property
     def comparable(self) -> list[RunRow]:
-        return [r for r in self.rows if r.run.state == RunState.done]
+        return [r for r in self.rows if r.state == RunState.done]
 
 
 @dataclass
@@ -101,6 +98,8 @@ class RunPage:
     project: Project
     sections: list[NavLink]
     run: ModelRun
+    state: str
+    error: str
     version: DatasetVersion | None
     job: JobView | None
     source: str  # which EVAL the tables show: "evaluation" or "out_of_fold"
@@ -121,6 +120,9 @@ class RunPage:
     previous: ModelRun | None
     newer: ModelRun | None
     may_train: bool
+    steps: NextSteps | None
+    captures: list[CaptureRequest]
+    capture_classes: dict[int, str]
     sources: dict[str, str] = field(default_factory=lambda: dict(SOURCES))
 
     @property
@@ -132,16 +134,12 @@ class RunPage:
         return f"/api/v1/projects/{self.project.id}/models/runs/{self.run.id}/predictions.csv"
 
 
-def runs_of(db: Session, project_id: int) -> Sequence[ModelRun]:
-    return db.scalars(select(ModelRun).where(ModelRun.project_id == project_id)
-                      .order_by(ModelRun.number.desc())).all()
-
-
-def _job_of(db: Session, run: ModelRun) -> JobView | None:
-    if run.job_id is None or run.state not in (RunState.queued, RunState.running):
-        return None
-    job = db.get(Job, run.job_id)
-    return job_view(job) if job else None
+def _state(db: Session, run: ModelRun) -> tuple[str, str, JobView | None]:
+    """The state and error people should see, and the job's progress while the run is under way."""
+    job = service.run_job(db, run)
+    state, error = service.effective_state(run, job)
+    active = job is not None and state in (RunState.queued, RunState.running)
+    return state, error, job_view(job) if active and job is not None else None
 
 
 def _eval(run: ModelRun, source: str = "evaluation") -> dict[str, Any]:
@@ -149,19 +147,17 @@ def _eval(run: ModelRun, source: str = "evaluation") -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def recipe_choices() -> list[dict[str, Any]]:
-    return [r.as_dict() for r in recipes()]
-
-
 def runs_page(db: Session, project: Project, sections: list[NavLink], *, may_train: bool,
               form: dict[str, Any] | None = None, error: str | None = None) -> RunsPage:
     versions = {v.id: v for v in datasets_service.list_versions(db, project.id)}
-    rows = [RunRow(run=r, version=versions.get(r.version_id), job=_job_of(db, r),
-                   accuracy=Figure.of(_eval(r).get("accuracy")), macro_f1=Figure.of(_eval(r).get("macro_f1")))
-            for r in runs_of(db, project.id)]
+    rows = []
+    for r in service.list_runs(db, project.id):
+        state, error, job = _state(db, r)
+        rows.append(RunRow(run=r, state=state, error=error, version=versions.get(r.version_id), job=job,
+                           accuracy=Figure.of(_eval(r).get("accuracy")), macro_f1=Figure.of(_eval(r).get("macro_f1"))))
     ordered = sorted(versions.values(), key=lambda v: v.number, reverse=True)
     form = form or {"version_id": ordered[0].id if ordered else None, "recipe": "", "seed": 0}
-    return RunsPage(project=project, sections=sections, rows=rows, versions=ordered, recipes=recipe_choices(),
+    return RunsPage(project=project, sections=sections, rows=rows, versions=ordered, recipes=service.recipes_list(),
                     may_train=may_train, form=form, error=error)
 
 
@@ -207,14 +203,14 @@ def calibration_chart(evaluation: dict[str, Any]) -> Markup | None:
 
 def neighbours(db: Session, run: ModelRun) -> tuple[ModelRun | None, ModelRun | None]:
     """The project's finished runs just before and just after this one (by number)."""
-    done = [r for r in runs_of(db, run.project_id) if r.state == RunState.done]
+    done = [r for r in service.list_runs(db, run.project_id) if r.state == RunState.done]
     older = [r for r in done if r.number < run.number]
     newer = [r for r in done if r.number > run.number]
     return (older[0] if older else None), (newer[-1] if newer else None)
 
 
 def run_page(db: Session, project: Project, sections: list[NavLink], run: ModelRun, *, source: str,
-             may_train: bool) -> RunPage:
+             may_train: bool, captures: list[CaptureRequest], capture_classes: dict[int, str]) -> RunPage:
     source = source if source in SOURCES else "evaluation"
     shown, test, oof = _eval(run, source), _eval(run), _eval(run, "out_of_fold")
     reference = (run.metrics or {}).get("reference") or {}
@@ -222,9 +218,10 @@ def run_page(db: Session, project: Project, sections: list[NavLink], run: ModelR
                          if isinstance(reference.get("version_id"), int) else None)
     calibration = shown.get("calibration") or {}
     previous, newer = neighbours(db, run)
+    state, error, job = _state(db, run)
     return RunPage(
-        project=project, sections=sections, run=run, version=db.get(DatasetVersion, run.version_id),
-        job=_job_of(db, run), source=source, n=int(shown.get("n", 0)),
+        project=project, sections=sections, run=run, state=state, error=error,
+        version=db.get(DatasetVersion, run.version_id), job=job, source=source, n=int(shown.get("n", 0)),
         accuracy=Figure.of(test.get("accuracy")), macro_f1=Figure.of(test.get("macro_f1")),
         oof_accuracy=Figure.of(oof.get("accuracy")), oof_macro_f1=Figure.of(oof.get("macro_f1")),
         ece=_number(calibration.get("ece")), brier=_number(calibration.get("brier")),
@@ -232,4 +229,6 @@ def run_page(db: Session, project: Project, sections: list[NavLink], run: ModelR
         confusion=confusion_chart(run, shown), calibration=calibration_chart(shown),
         reference=reference_version, reference_count=int(reference.get("count", test.get("n", 0)) or 0),
         reference_settled_only=bool(reference.get("settled_only", False)),
-        previous=previous, newer=newer, may_train=may_train)
+        previous=previous, newer=newer, may_train=may_train,
+        steps=next_steps(db, run) if state == RunState.done else None, captures=captures,
+        capture_classes=capture_classes)

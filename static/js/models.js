@@ -2,7 +2,11 @@
 // j/k older/newer run, u all runs, c compare, d predictions CSV. Keys are ignored while typing.
 (function () {
   "use strict";
-  document.addEventListener("concord:job-finished", () => { window.location.reload(); });
+  document.addEventListener("concord:job-finished", () => {
+    const url = new URL(window.location.href);
+    url.searchParams.delete("flash"); // the "queued" notice has done its work
+    window.location.replace(url.toString());
+  });
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const target = event.target;

@@ -30,7 +30,7 @@ from app.datasets.schemas import WRITER_VERSION
 from app.images.models import Image, UploadBatch
 from app.jobs.models import Job, JobState
 from app.labeling.models import Annotation, Assignment, AssignmentState
-from app.modeling.models import ModelRun
+from app.modeling.models import CaptureRequest, ModelRun
 from app.projects.models import ClassExample, LabelClass, Project
 from app.review.models import Decision, FinalLabel, FinalLabelSource, Resolution
 from tests.factories import PASSWORD, add_member, image_bytes, make_annotation, make_image, make_project, make_user
@@ -217,6 +217,8 @@ FILLERS: dict[str, Callable[[Fill], Any]] = {
         project_id=f.project.id, image_id=f.image().id, model_name="m", probabilities={})).id,
     "run_id": lambda f: f.once("run", lambda: ModelRun(
         project_id=f.project.id, number=next(_counter), version_id=f.version().id, recipe="filterbank")).id,
+    "request_id": lambda f: f.once("capture", lambda: CaptureRequest(
+        project_id=f.project.id, label_class_id=f.label_class().id, wanted=5)).id,
     "asset": lambda f: "swagger-ui.css",  # GET /docs/assets/{asset}
     "example_id": lambda f: f.once("example", lambda: ClassExample(
         label_class_id=f.label_class().id, image_id=f.image().id)).id,

@@ -174,7 +174,12 @@ ROUTE_ROLES: dict[str, str] = {
     "POST /api/v1/projects/{project_id}/augment": ADMIN,
     # ---- model pages -------------------------------------------------------------------------------------
     "GET /projects/{project_id}/models": REVIEWER,
+    "POST /projects/{project_id}/models": ADMIN,
+    "GET /projects/{project_id}/models/compare": REVIEWER,
     "GET /projects/{project_id}/models/{run_id}": REVIEWER,
+    "POST /projects/{project_id}/models/{run_id}/send-to-review": REVIEWER,
+    "POST /projects/{project_id}/models/{run_id}/capture-requests": REVIEWER,
+    "POST /projects/{project_id}/models/capture-requests/{request_id}/close": REVIEWER,
 }
 
 # Optional: "METHOD /path" -> a body the route accepts (dict, or a function of the Fill context giving one).
