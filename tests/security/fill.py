@@ -215,8 +215,8 @@ FILLERS: dict[str, Callable[[Fill], Any]] = {
     "snapshot_id": lambda f: f.once("snapshot", lambda: AgreementSnapshot(project_id=f.project.id)).id,
     "prediction_id": lambda f: f.once("prediction", lambda: ModelPrediction(
         project_id=f.project.id, image_id=f.image().id, model_name="m", probabilities={})).id,
-    "run_id": lambda f: f.once("run", lambda: ModelRun(
-        project_id=f.project.id, number=next(_counter), version_id=f.version().id, recipe="filterbank")).id,
+    "run_id": lambda f: f.once("run", lambda: ModelRun(project_id=f.project.id, number=1, version_id=f.version().id,
+                                                       recipe="filterbank", state="done")).id,
     "request_id": lambda f: f.once("capture", lambda: CaptureRequest(
         project_id=f.project.id, label_class_id=f.label_class().id, wanted=5)).id,
     "asset": lambda f: "swagger-ui.css",  # GET /docs/assets/{asset}
