@@ -21,6 +21,7 @@ from app.core.storage import Storage
 from app.datasets.models import DatasetVersion
 from app.images.models import Image, UploadBatch
 from app.modeling import reference as ref
+from app.modeling.evaluation import interval_json
 from app.modeling.models import ModelRun, RunState
 from app.projects.models import LabelClass
 from app.training import metrics
@@ -70,16 +71,12 @@ class Comparison:
         return out
 
 
-def _num(x: float) -> float | None:
-    return None if x is None or math.isnan(x) else round(float(x), 6)
-
-
-def interval_json(i: metrics.Interval) -> dict[str, float | None]:
-    return {"value": _num(i.value), "low": _num(i.low), "high": _num(i.high)}
-
-
 def delta_json(d: metrics.Delta) -> dict[str, Any]:
-    return {"a": _num(d.a), "b": _num(d.b), "delta": interval_json(d.delta)}
+    return {"a": _value(d.a), "b": _value(d.b), "delta": interval_json(d.delta)}
+
+
+def _value(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
 
 
 def comparison_json(result: metrics.Comparison | None, classes: list[dict[str, Any]]) -> dict[str, Any]:

@@ -23,8 +23,8 @@ from app.core.errors import Invalid, NotFound
 from app.core.storage import Storage
 from app.datasets.models import DatasetItem, DatasetVersion
 from app.images.models import Image
-from app.modeling.models import FeatureVector, ModelRun, RunPrediction
-from app.training.recipe import FittedModel, get_recipe
+from app.modeling import features, service
+from app.modeling.models import ModelRun, RunPrediction
 
 SETTLED = ("gold", "review", "unanimous")
 SCOPES = ("test", "all")
@@ -139,31 +139,15 @@ def probabilities(db: Session, *, storage: Storage, run: ModelRun, image_ids: np
 
 
 def _predict(db: Session, storage: Storage, run: ModelRun, image_ids: list[int]) -> np.ndarray:
-    recipe, model = load_model(storage, run)
+    recipe, model = service.load_model(storage, run)
     images = {i: (sha, key) for i, sha, key in db.execute(
         select(Image.id, Image.sha256, Image.storage_key).where(Image.id.in_(image_ids)))}
-    key = str(run.recipe_identity.get("feature_key") or recipe.identity.feature_key)
-    cached = {sha: np.frombuffer(vector, dtype="<f4") for sha, vector in db.execute(
-        select(FeatureVector.sha256, FeatureVector.vector).where(
-            FeatureVector.feature_key == key, FeatureVector.sha256.in_({sha for sha, _ in images.values()})))}
+    known = features.cached(db, recipe.identity.feature_key, [sha for sha, _ in images.values()])
     rows = []
     for image_id in image_ids:
         sha, storage_key = images[image_id]
-        if sha not in cached:
+        if sha not in known:
             with storage.open(storage_key) as handle:
-                cached[sha] = recipe.extract(handle.read())
-        rows.append(cached[sha])
+                known[sha] = recipe.extract(handle.read())
+        rows.append(known[sha])
     return model.predict_proba(np.stack(rows).astype(np.float64))
-
-
-def load_model(storage: Storage, run: ModelRun) -> tuple[Any, FittedModel]:
-    """The run's recipe and fitted head from its artifact (and the admin's backbone, if it used one)."""
-    if not run.artifact_key:
-        raise Invalid(f"run {run.number} has no fitted model (state {run.state})", field="run")
-    backbone = None
-    if run.backbone_key:
-        with storage.open(run.backbone_key) as handle:
-            backbone = handle.read()
-    recipe = get_recipe(run.recipe, backbone=backbone)
-    with storage.open(run.artifact_key) as handle:
-        return recipe, recipe.load_model(handle.read())
