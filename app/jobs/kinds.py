@@ -105,3 +105,12 @@ def consistency_duplicates(ctx: JobContext) -> dict[str, Any]:
     from app.consistency.service import refresh_duplicates
 
     return refresh_duplicates(ctx.db, project_id=_project_id(ctx))
+
+
+@job_kind("modeling.train", title="Training a model", max_attempts=2)
+def modeling_train(ctx: JobContext) -> dict[str, Any]:
+    from app.modeling.service import train_run
+
+    # No cancel hook on the job context yet: a run stops only when its worker does.
+    return train_run(ctx.db, storage=ctx.storage, run_id=int(ctx.payload["run_id"]), progress=ctx.progress,
+                     should_stop=None)

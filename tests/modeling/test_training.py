@@ -1,0 +1,153 @@
+"""The training job on a small stored project: predictions, metrics and model stored; test images never
+trained on; same seed, same bytes; a retrain after a relabel reads its features from the cache."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.core.errors import Invalid
+from app.images import service as images_service
+from app.jobs.models import Job, JobState
+from app.modeling import service
+from app.modeling.models import FeatureVector, ModelRun, RunPrediction, RunState
+from app.training.recipe import get_recipe
+from tests.factories import make_final_label
+from tests.modeling.conftest import run_jobs
+from tests.modeling.scene import Scene, build, freeze, part_png, relabel
+
+
+def trained(db: Session, app: FastAPI, scene: Scene, version_id: int, **options: Any) -> ModelRun:
+    run = service.start_run(db, project_id=scene.project.id, version_id=version_id, user=scene.admin, **options)
+    assert run_jobs(db, app) == 1
+    db.refresh(run)
+    return run
+
+
+def predictions(db: Session, run: ModelRun) -> list[RunPrediction]:
+    return list(service.prediction_rows(db, run))
+
+
+def feature_rows(db: Session) -> int:
+    key = get_recipe().identity.feature_key
+    return db.scalar(select(func.count()).select_from(FeatureVector).where(FeatureVector.feature_key == key)) or 0
+
+
+def test_the_job_trains_and_stores_predictions_metrics_and_the_model(db: Session, app: FastAPI,
+                                                                     scene: Scene) -> None:
+    version = freeze(db, scene)
+    run = trained(db, app, scene, version.id)
+    job = db.get_one(Job, run.job_id)
+    assert (run.state, run.error, job.state) == (RunState.done, "", JobState.done), job.message
+    assert job.result is not None and job.result["run_id"] == run.id and job.progress == 1.0
+    assert run.classes == [{"id": scene.classes[c].id, "name": c} for c in ("ok", "scratch")]
+    rows = predictions(db, run)
+    by_split = {s: [r for r in rows if r.split == s] for s in ("train", "val", "test")}
+    assert len(rows) == len(scene.images) == run.train_count + run.eval_count
+    assert len(by_split["test"]) == run.eval_count > 0
+    training = by_split["train"] + by_split["val"]
+    assert all(r.out_of_fold and r.fold is not None for r in training)
+    assert all(not r.out_of_fold and r.fold is None for r in by_split["test"])
+    assert {r.fold for r in training} == set(range(run.folds))
+    assert [r.image_id for r in rows] == sorted(r.image_id for r in rows)
+    for r in rows:
+        assert r.label_class_id == scene.classes[scene.truth[r.image_id]].id
+        assert len(r.probabilities) == 2 and sum(r.probabilities) == pytest.approx(1.0)
+        assert r.confidence == max(r.probabilities)
+        assert r.predicted_class_id == run.classes[int(np.argmax(r.probabilities))]["id"]
+    metrics = run.metrics
+    assert metrics["reference"] == {"version_id": version.id, "split": "test", "settled_only": False,
+                                    "count": run.eval_count}
+    assert metrics["evaluation"]["n"] == run.eval_count and metrics["out_of_fold"]["n"] == run.train_count
+    correct = sum(r.predicted_class_id == r.label_class_id for r in by_split["test"])
+    assert metrics["evaluation"]["accuracy"]["value"] == pytest.approx(correct / run.eval_count)
+    assert np.sum(metrics["evaluation"]["confusion"]) == run.eval_count
+    assert {s["dimension"] for s in metrics["slices"]} == {"line"}  # "camera" has one value: no contrast
+    assert all(s["n"] >= 10 and s["source"] == "out_of_fold" for s in metrics["slices"])  # test split: 6 images
+    assert metrics["out_of_fold"]["accuracy"]["value"] >= 0.8  # scratches are plain to see
+    assert run.artifact_key == f"models/{scene.project.id}/run-{run.id}.bin"
+    recipe, model = service.load_model(app.state.storage, run)
+    test_images = {i.id: i for i in scene.images}
+    for r in by_split["test"]:
+        with app.state.storage.open(test_images[r.image_id].storage_key) as handle:
+            again = model.predict_proba(recipe.extract(handle.read())[None])[0]
+        assert again.tolist() == pytest.approx(r.probabilities, rel=1e-9)  # one row vs a batch: last bits
+
+
+def test_test_images_never_enter_training(db: Session, app: FastAPI, scene: Scene) -> None:
+    version = freeze(db, scene)
+    run = trained(db, app, scene, version.id)
+    rows = predictions(db, run)
+    trained_ids = {r.image_id for r in rows if r.out_of_fold}
+    evaluated_ids = {r.image_id for r in rows if not r.out_of_fold}
+    assert evaluated_ids and trained_ids and trained_ids.isdisjoint(evaluated_ids)
+    assert run.train_count == len(trained_ids) and run.eval_count == len(evaluated_ids)
+
+
+def test_the_same_version_recipe_and_seed_give_identical_probabilities(db: Session, app: FastAPI,
+                                                                       scene: Scene) -> None:
+    version = freeze(db, scene)
+    first = trained(db, app, scene, version.id, seed=7)
+    second = trained(db, app, scene, version.id, seed=7)
+    other = trained(db, app, scene, version.id, seed=8)
+    assert (first.number, second.number, other.number) == (1, 2, 3)
+    a, b, c = (predictions(db, r) for r in (first, second, other))
+    assert [(r.image_id, r.fold, r.probabilities) for r in a] == [(r.image_id, r.fold, r.probabilities) for r in b]
+    assert first.metrics == second.metrics
+    assert [r.fold for r in a] != [r.fold for r in c]  # the seed shuffles the folds
+    with app.state.storage.open(first.artifact_key) as x, app.state.storage.open(second.artifact_key) as y:
+        assert x.read() == y.read()
+
+
+def test_a_retrain_after_a_relabel_extracts_only_new_content(db: Session, app: FastAPI, scene: Scene) -> None:
+    before = feature_rows(db)
+    first = trained(db, app, scene, freeze(db, scene).id)
+    assert db.get_one(Job, first.job_id).result["extracted"] == len(scene.images)  # type: ignore[index]
+    assert feature_rows(db) == before + len(scene.images)
+    relabel(db, scene, scene.images[0], "scratch")
+    second = trained(db, app, scene, freeze(db, scene, "v2").id)
+    assert second.state == RunState.done
+    assert db.get_one(Job, second.job_id).result["extracted"] == 0  # type: ignore[index]
+    assert feature_rows(db) == before + len(scene.images)
+    relabelled = next(r for r in predictions(db, second) if r.image_id == scene.images[0].id)
+    assert relabelled.label_class_id == scene.classes["scratch"].id
+    add_image(db, app, scene)
+    third = trained(db, app, scene, freeze(db, scene, "v3").id)
+    assert db.get_one(Job, third.job_id).result["extracted"] == 1  # type: ignore[index]
+
+
+def add_image(db: Session, app: FastAPI, scene: Scene) -> None:
+    """One more decided image in the scene's project, with bytes no run has seen."""
+    stored = images_service.store_image_bytes(db, storage=app.state.storage, settings=app.state.settings,
+                                              project=scene.project, data=part_png(123_456, "scratch"),
+                                              file_name="new.png", meta={"line": "L1"})
+    assert stored.image is not None, stored.reason
+    make_final_label(db, stored.image, scene.classes["scratch"], source="review")
+
+
+def test_an_unreadable_image_fails_the_run_with_a_readable_message(db: Session, app: FastAPI, scene: Scene) -> None:
+    version = freeze(db, scene)
+    run = service.start_run(db, project_id=scene.project.id, version_id=version.id, user=scene.admin)
+    broken = scene.images[3]
+    broken.storage_key = f"test/broken-{broken.id}.png"
+    app.state.storage.put_bytes(broken.storage_key, b"not an image at all")
+    db.flush()
+    assert run_jobs(db, app) == 1
+    db.refresh(run)
+    assert run.state == RunState.failed and "not a decodable image" in run.error
+    assert predictions(db, run) == [] and run.metrics == {} and run.artifact_key is None
+    assert db.get_one(Job, run.job_id).state == JobState.done  # the job did its work: the run says why it failed
+
+
+@pytest.mark.parametrize("classes", [("ok",), ("ok", "scratch")])
+def test_a_version_that_cannot_train_is_refused_up_front(db: Session, app: FastAPI, classes: tuple[str, ...]) -> None:
+    scene = build(db, storage=app.state.storage, settings=app.state.settings, classes=classes,
+                  images=3 if len(classes) == 2 else 12)
+    version = freeze(db, scene, split={"train": 1.0, "val": 0.0, "test": 0.0, "seed": 0})
+    with pytest.raises(Invalid, match="at least two classes" if len(classes) == 1 else "at least 4"):
+        service.start_run(db, project_id=scene.project.id, version_id=version.id, user=scene.admin)
+    assert db.scalar(select(func.count()).select_from(ModelRun)) == 0
