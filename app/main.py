@@ -33,6 +33,7 @@ from app.jobs import views as job_views
 from app.jobs.inapp import in_app_jobs
 from app.labeling import api as labeling_api
 from app.labeling import views as labeling_views
+from app.modeling import api as modeling_api
 from app.projects import defect_book_api, defect_book_views
 from app.projects import views as project_views
 from app.review import api as review_api
@@ -68,6 +69,7 @@ ROUTERS = [
     analysis_api.router,
     consistency_views.router,
     consistency_api.router,
+    modeling_api.router,
 ]
 
 

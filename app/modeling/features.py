@@ -6,6 +6,7 @@ from storage and run through the recipe.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ STORE_CHUNK = 200  # images extracted (and stored) between progress reports, whi
 class ImageSource:
     sha256: str
     storage_key: str
+    name: str = ""  # for people, in errors: the uploaded file name
 
 
 @dataclass(frozen=True)
@@ -44,18 +46,17 @@ def features_for(db: Session, *, storage: Storage, recipe: Recipe, sources: Sequ
     in chunks, with `progress` between chunks (so a job that dies keeps what it extracted)."""
     key = recipe.identity.feature_key
     known = cached(db, key, [s.sha256 for s in sources])
-    missing: dict[str, str] = {}
+    missing: dict[str, ImageSource] = {}
     for source in sources:
         if source.sha256 not in known:
-            missing.setdefault(source.sha256, source.storage_key)
-    todo = list(missing.items())
+            missing.setdefault(source.sha256, source)
+    todo = list(missing.values())
     for start in range(0, len(todo), STORE_CHUNK):
         chunk = todo[start:start + STORE_CHUNK]
         progress(start / len(todo), f"features of {start:,} of {len(todo):,} new images")
-        readers = [_reader(storage, storage_key) for _sha, storage_key in chunk]
-        rows = extract_many(recipe, readers, workers=workers, should_stop=should_stop)
-        store(db, key, [sha for sha, _key in chunk], rows)
-        known.update({sha: row for (sha, _key), row in zip(chunk, rows, strict=True)})
+        rows = _extract(recipe, storage, chunk, workers=workers, should_stop=should_stop)
+        store(db, key, [s.sha256 for s in chunk], rows)
+        known.update({s.sha256: row for s, row in zip(chunk, rows, strict=True)})
     if todo:
         progress(1.0, f"features of {len(todo):,} new images")
     dimension = int(getattr(recipe, "dimension", 0))
@@ -88,9 +89,29 @@ def store(db: Session, feature_key: str, hashes: Sequence[str], rows: np.ndarray
     db.execute(insert(FeatureVector).values(values).on_conflict_do_nothing())
 
 
-def _reader(storage: Storage, key: str) -> Callable[[], bytes]:
+def _extract(recipe: Recipe, storage: Storage, chunk: Sequence[ImageSource], *, workers: int,
+             should_stop: Callable[[], bool] | None) -> np.ndarray:
+    try:
+        return extract_many(recipe, [_reader(storage, s) for s in chunk], workers=workers,
+                            should_stop=should_stop)
+    except ValueError as exc:  # "image 3: ..." counts within the chunk: name the image instead
+        found = re.match(r"image (\d+): (.*)", str(exc), flags=re.DOTALL)
+        if found is None or int(found[1]) >= len(chunk):
+            raise
+        raise ValueError(f"image {_name(chunk[int(found[1])])}: {found[2]}") from exc
+
+
+def _name(source: ImageSource) -> str:
+    return source.name or source.sha256[:12]
+
+
+def _reader(storage: Storage, source: ImageSource) -> Callable[[], bytes]:
     def read() -> bytes:
-        with storage.open(key) as handle:
-            return handle.read()
+        try:
+            with storage.open(source.storage_key) as handle:
+                return handle.read()
+        except FileNotFoundError:  # final, unlike a storage outage (StorageUnavailable: the job retries)
+            raise ValueError(f"image {_name(source)}: its file is missing from storage (`concord storage fsck` "
+                             "lists such images)") from None
 
     return read

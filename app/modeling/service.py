@@ -143,7 +143,7 @@ def _train(db: Session, *, storage: Storage, run: ModelRun, progress: Progress,
         raise ValueError(problem)
     recipe = _recipe(run.project_id, run.recipe, run.backbone_key, storage)
     progress(0.01, "features")
-    sources = [features.ImageSource(i.sha256, i.storage_key) for i in loaded.training + loaded.evaluation]
+    sources = [features.ImageSource(i.sha256, i.storage_key, i.file_name) for i in loaded.training + loaded.evaluation]
     found = features.features_for(db, storage=storage, recipe=recipe, sources=sources,
                                   progress=lambda f, m: progress(0.01 + f * (FEATURES_SHARE - 0.01), m),
                                   should_stop=should_stop)
@@ -242,6 +242,10 @@ def prediction_rows(db: Session, run: ModelRun) -> Iterator[RunPrediction]:
     query = (select(RunPrediction).where(RunPrediction.run_id == run.id).order_by(RunPrediction.image_id)
              .execution_options(yield_per=1000))
     yield from db.scalars(query)
+
+
+def prediction_count(db: Session, run: ModelRun) -> int:
+    return db.scalar(select(func.count()).select_from(RunPrediction).where(RunPrediction.run_id == run.id)) or 0
 
 
 def load_model(storage: Storage, run: ModelRun) -> tuple[Recipe, FittedModel]:

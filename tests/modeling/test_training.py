@@ -129,18 +129,46 @@ def add_image(db: Session, app: FastAPI, scene: Scene) -> None:
     make_final_label(db, stored.image, scene.classes["scratch"], source="review")
 
 
-def test_an_unreadable_image_fails_the_run_with_a_readable_message(db: Session, app: FastAPI, scene: Scene) -> None:
+@pytest.mark.parametrize(("damage", "reason"), [
+    ("garbage", "not a decodable image"),
+    ("missing", "its file is missing from storage"),
+])
+def test_an_unreadable_image_fails_the_run_with_a_readable_message(db: Session, app: FastAPI, scene: Scene,
+                                                                   damage: str, reason: str) -> None:
     version = freeze(db, scene)
     run = service.start_run(db, project_id=scene.project.id, version_id=version.id, user=scene.admin)
     broken = scene.images[3]
-    broken.storage_key = f"test/broken-{broken.id}.png"
-    app.state.storage.put_bytes(broken.storage_key, b"not an image at all")
+    broken.storage_key = f"test/broken-{broken.id}-{damage}.png"  # the scene's own file stays for other tests
+    if damage == "garbage":
+        app.state.storage.put_bytes(broken.storage_key, b"not an image at all")
     db.flush()
     assert run_jobs(db, app) == 1
     db.refresh(run)
-    assert run.state == RunState.failed and "not a decodable image" in run.error
+    assert run.state == RunState.failed and run.error.startswith(f"image {broken.file_name}: ")
+    assert reason in run.error
     assert predictions(db, run) == [] and run.metrics == {} and run.artifact_key is None
     assert db.get_one(Job, run.job_id).state == JobState.done  # the job did its work: the run says why it failed
+
+
+def test_a_run_trained_again_replaces_its_predictions(db: Session, app: FastAPI, scene: Scene) -> None:
+    """A job whose worker died is run again from the start: the run ends as if trained once."""
+    run = trained(db, app, scene, freeze(db, scene).id)
+    first = [(r.image_id, r.probabilities) for r in predictions(db, run)]
+    run.state = RunState.running
+    result = service.train_run(db, storage=app.state.storage, run_id=run.id)
+    assert result["state"] == RunState.done and result["extracted"] == 0
+    assert [(r.image_id, r.probabilities) for r in predictions(db, run)] == first
+    assert service.train_run(db, storage=app.state.storage, run_id=run.id)["state"] == RunState.done  # no-op
+
+
+def test_a_run_whose_job_failed_outright_reads_as_failed(db: Session, app: FastAPI, scene: Scene) -> None:
+    run = service.start_run(db, project_id=scene.project.id, version_id=freeze(db, scene).id, user=scene.admin)
+    job = db.get_one(Job, run.job_id)
+    assert service.effective_state(run, job) == (RunState.queued, "")
+    job.state, job.message = JobState.failed, "OSError: the disk is on fire"
+    assert service.effective_state(run, job) == (RunState.failed, "OSError: the disk is on fire")
+    run.state, run.error = RunState.failed, "image a.png: not a decodable image"
+    assert service.effective_state(run, job) == (RunState.failed, "image a.png: not a decodable image")
 
 
 @pytest.mark.parametrize("classes", [("ok",), ("ok", "scratch")])

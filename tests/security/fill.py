@@ -30,6 +30,7 @@ from app.datasets.schemas import WRITER_VERSION
 from app.images.models import Image, UploadBatch
 from app.jobs.models import Job, JobState
 from app.labeling.models import Annotation, Assignment, AssignmentState
+from app.modeling.models import ModelRun
 from app.projects.models import ClassExample, LabelClass, Project
 from app.review.models import Decision, FinalLabel, FinalLabelSource, Resolution
 from tests.factories import PASSWORD, add_member, image_bytes, make_annotation, make_image, make_project, make_user
@@ -214,6 +215,8 @@ FILLERS: dict[str, Callable[[Fill], Any]] = {
     "snapshot_id": lambda f: f.once("snapshot", lambda: AgreementSnapshot(project_id=f.project.id)).id,
     "prediction_id": lambda f: f.once("prediction", lambda: ModelPrediction(
         project_id=f.project.id, image_id=f.image().id, model_name="m", probabilities={})).id,
+    "run_id": lambda f: f.once("run", lambda: ModelRun(project_id=f.project.id, number=1, version_id=f.version().id,
+                                                       recipe="filterbank", state="done")).id,
     "asset": lambda f: "swagger-ui.css",  # GET /docs/assets/{asset}
     "example_id": lambda f: f.once("example", lambda: ClassExample(
         label_class_id=f.label_class().id, image_id=f.image().id)).id,

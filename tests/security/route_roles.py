@@ -172,6 +172,13 @@ ROUTE_ROLES: dict[str, str] = {
     "GET /api/v1/projects/{project_id}/label-issues": REVIEWER,
     "POST /api/v1/projects/{project_id}/label-issues/send": REVIEWER,
     "POST /api/v1/projects/{project_id}/augment": ADMIN,
+    # ---- models: runs (modeling core) ------------------------------------------------------------------
+    "GET /api/v1/projects/{project_id}/models/recipes": REVIEWER,
+    "POST /api/v1/projects/{project_id}/models/backbones": ADMIN,
+    "POST /api/v1/projects/{project_id}/models/runs": ADMIN,
+    "GET /api/v1/projects/{project_id}/models/runs": REVIEWER,
+    "GET /api/v1/projects/{project_id}/models/runs/{run_id}": REVIEWER,
+    "GET /api/v1/projects/{project_id}/models/runs/{run_id}/predictions.csv": REVIEWER,
 }
 
 # Optional: "METHOD /path" -> a body the route accepts (dict, or a function of the Fill context giving one).
