@@ -31,6 +31,7 @@ def test_the_train_form_queues_a_run_whose_page_shows_its_metrics_once_trained(d
     assert run is not None and run.seed == 3 and run.state == RunState.queued
     queued = soup(admin.get(posted.headers["location"].split("?")[0]))
     assert queued.select_one(".job-progress")["data-job-state"] == "queued"
+    assert queued.select_one("form.job-cancel")["action"] == f"/projects/{scene.project.id}/jobs/{run.job_id}/cancel"
     assert run_jobs(db, app) == 1
     page = soup(admin.get(f"{base}/{run.id}"))
     assert page.select_one(".run-state").get_text() == "done"
