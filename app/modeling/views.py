@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from app.auth.deps import AdminAccess, ProjectAccess, ReviewerAccess
 from app.auth.models import Role
 from app.core.db import DbSession
-from app.core.errors import ConcordError, Invalid
+from app.core.errors import ConcordError, Invalid, NotFound
 from app.core.flash import redirect_with_flash
 from app.core.storage import StorageDep
 from app.core.templating import render
@@ -75,7 +75,10 @@ def send_to_review(request: Request, run_id: int, access: ReviewerAccess, db: Db
     found = service.get_run(db, access.project.id, run_id)
     if found.state != "done":
         raise Invalid(f"run {found.number} is {found.state}: only a finished run has predictions to send")
-    result = next_steps.send_run_to_review(db, run=found, actor=access.user)
+    try:
+        result = next_steps.send_run_to_review(db, run=found, actor=access.user)
+    except NotFound as exc:  # a finished run without a single prediction: the request is at fault, not the path
+        raise Invalid(f"run {found.number} has no predictions to send") from exc
     db.commit()
     return redirect_with_flash(request, f"/projects/{access.project.id}/review",
                                f"Run {found.number}'s likely label errors are in the queue: {result.created} new, "

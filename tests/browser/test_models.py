@@ -17,7 +17,7 @@ from tests.factories import PASSWORD, add_member, make_annotation, make_conflict
 from tests.modeling.scene import build
 from tests.support.live_server import LiveServer
 
-WRONG = 4  # scratched parts whose decided label says "ok" until a reviewer fixes them
+WRONG = 10  # scratched parts whose decided label says "ok" until a reviewer fixes them: enough to mislead run 1
 
 
 def seed(server: LiveServer) -> dict[str, Any]:
@@ -103,7 +103,12 @@ def test_train_fix_labels_retrain_and_compare(page: Any, server: LiveServer) -> 
     assert page.locator("h1").inner_text() == "Run 2 against run 1"
     assert "labels fixed" in page.locator("p.reference").inner_text()
     assert int(page.locator(".reference-count").inner_text()) > 0
-    assert page.locator(".headline-table .delta .figure-value").count() == 2
+    deltas = page.locator(".headline-table .delta .figure-value").all_inner_texts()
+    assert len(deltas) == 2 and float(deltas[0]) > 0, deltas  # the fixed labels made run 2 more accurate
+    assert int(page.locator(".n-fixed").inner_text()) > 0 and page.locator(".n-broken").inner_text() == "0"
+    thumbnail = page.locator(".changed-images.fixed img").first
+    thumbnail.wait_for()
+    assert thumbnail.evaluate("img => img.complete && img.naturalWidth > 0")
     assert page.locator("svg.chart-delta").count() >= 2
     sentences = page.locator(".attribution li").all_inner_texts()
     assert sentences[0].startswith(f"From version 1 to version 2: {WRONG} labels changed class"), sentences
