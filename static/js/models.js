@@ -1,5 +1,6 @@
-// Model pages: a run's page reloads when its training job finishes; one-key links ([data-key]):
-// j/k older/newer run, u all runs, c compare, d predictions CSV. Keys are ignored while typing.
+// Model pages: a run's page reloads when its training job finishes; one key per [data-key] element
+// (a link or button is clicked, a field focused): j/k older/newer run, u all runs, c compare, d predictions
+// CSV, r send to review, t the train form. Keys are ignored while typing.
 (function () {
   "use strict";
   document.addEventListener("concord:job-finished", () => {
@@ -11,7 +12,10 @@
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const target = event.target;
     if (target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement) return;
-    const link = document.querySelector(`a[data-key="${CSS.escape(event.key)}"]`);
-    if (link) { event.preventDefault(); link.click(); }
+    const el = document.querySelector(`[data-key="${CSS.escape(event.key)}"]`);
+    if (!el) return;
+    event.preventDefault();
+    if (el instanceof HTMLSelectElement || el instanceof HTMLInputElement) el.focus();
+    else el.click();
   });
 })();

@@ -122,3 +122,10 @@ def test_train_fix_labels_retrain_and_compare(page: Any, server: LiveServer) -> 
     page.goto(f"/projects/{project}/models")
     assert page.locator(".runs-table tbody tr").count() == 2
     assert second.endswith(page.locator(".runs-table .run-link").first.get_attribute("href"))
+    page.keyboard.press("c")  # the compare form's default: the two newest runs
+    page.wait_for_url("**/models/compare?*")
+    assert page.locator("h1").inner_text() == "Run 2 against run 1"
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing wider than the screen but tables
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, overflow
+    shot(page, "models-compare-phone")

@@ -96,3 +96,18 @@ def test_a_failed_run_says_why(db: Session, client_for) -> None:
     page = soup(client_for(scene.admin).get(f"/projects/{scene.project.id}/models/{run.id}"))
     assert "only one class" in page.select_one(".form-error").get_text()
     assert page.select_one(".class-table") is None
+
+
+def test_a_run_whose_job_was_cancelled_shows_cancelled(db: Session, client_for) -> None:
+    scene = build_scene(db, images=5)
+    job = Job(project_id=scene.project.id, kind="modeling.train", state="cancelled", progress=0.3,
+              message="cancelled by Ada")
+    db.add(job)
+    db.flush()
+    run = make_run(db, freeze(db, scene), number=1, names=NAMES, f1s=[None] * 5, state=RunState.running,
+                   job_id=job.id)
+    listing = soup(client_for(scene.admin).get(f"/projects/{scene.project.id}/models"))
+    assert listing.select_one(".runs-table .run-state").get_text() == "cancelled"
+    assert listing.select_one(".runs-table .job-progress") is None
+    page = soup(client_for(scene.admin).get(f"/projects/{scene.project.id}/models/{run.id}"))
+    assert "cancelled by Ada" in page.select_one(".form-error").get_text()
