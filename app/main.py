@@ -34,6 +34,7 @@ from app.jobs.inapp import in_app_jobs
 from app.labeling import api as labeling_api
 from app.labeling import views as labeling_views
 from app.modeling import api as modeling_api
+from app.modeling import compare_api as modeling_compare_api
 from app.modeling import views as modeling_views
 from app.projects import defect_book_api, defect_book_views
 from app.projects import views as project_views
@@ -72,6 +73,7 @@ ROUTERS = [
     consistency_api.router,
     modeling_api.router,
     modeling_views.router,
+    modeling_compare_api.router,
 ]
 
 

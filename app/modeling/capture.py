@@ -101,4 +101,5 @@ def close_request(db: Session, *, project_id: int, request_id: int, user: User |
 
 
 def class_names(db: Session, project_id: int) -> dict[int, str]:
-    return dict(db.execute(select(LabelClass.id, LabelClass.name).where(LabelClass.project_id == project_id)))
+    query = select(LabelClass.id, LabelClass.name).where(LabelClass.project_id == project_id)
+    return {class_id: name for class_id, name in db.execute(query)}

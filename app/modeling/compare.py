@@ -145,7 +145,7 @@ def _classes(db: Session, a: ModelRun, b: ModelRun, label_ids: np.ndarray) -> li
         order.setdefault(int(c["id"]), str(c["name"]))
     missing = sorted({int(c) for c in label_ids} - set(order))
     if missing:
-        names = dict(db.execute(select(LabelClass.id, LabelClass.name).where(LabelClass.id.in_(missing))))
+        names = {i: n for i, n in db.execute(select(LabelClass.id, LabelClass.name).where(LabelClass.id.in_(missing)))}
         for cid in missing:
             order[cid] = names.get(cid, f"class {cid}")
     return [{"id": cid, "name": name} for cid, name in order.items()]

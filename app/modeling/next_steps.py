@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from app.analysis.label_issues import SendResult, send_to_review
 from app.analysis.models import ModelPrediction
 from app.auth.models import User
+from app.core.errors import Invalid
 from app.modeling.models import ModelRun, RunPrediction
 
 MIN_SUPPORT = 5  # a class with fewer reference images is listed, but not as a weakness
@@ -146,6 +147,7 @@ def write_predictions(db: Session, run: ModelRun) -> int:
 
 def send_run_to_review(db: Session, *, run: ModelRun, actor: User | None, limit: int | None = None) -> SendResult:
     """The run's likely label errors into the review queue, worst first; flushes, never commits."""
-    write_predictions(db, run)
+    if write_predictions(db, run) == 0:
+        raise Invalid(f"run {run.number} has no predictions to check labels with", field="run")
     db.flush()
     return send_to_review(db, project_id=run.project_id, actor=actor, model_name=model_name(run), limit=limit)

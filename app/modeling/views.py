@@ -107,10 +107,10 @@ def request_capture(request: Request, run_id: int, access: ReviewerAccess, db: D
                                f"Capture request {made.id} open: {made.wanted} images wanted")
 
 
-@router.post(BASE + "/capture-requests/{request_id}/close")
-def close_capture(request: Request, request_id: int, access: ReviewerAccess, db: DbSession,
+@router.post(BASE + "/capture-requests/{capture_id}/close")
+def close_capture(request: Request, capture_id: int, access: ReviewerAccess, db: DbSession,
                   run_id: Annotated[int | None, Form()] = None) -> RedirectResponse:
-    closed = capture.close_request(db, project_id=access.project.id, request_id=request_id, user=access.user)
+    closed = capture.close_request(db, project_id=access.project.id, request_id=capture_id, user=access.user)
     db.commit()
     back = f"/projects/{access.project.id}/models" + (f"/{run_id}#next-steps" if run_id else "")
     return redirect_with_flash(request, back, f"Capture request {closed.id} done")

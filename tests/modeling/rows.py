@@ -15,6 +15,7 @@ from app.datasets.models import DatasetItem, DatasetVersion
 from app.images.models import Image
 from app.modeling.models import ModelRun, RunPrediction, RunState
 from app.projects.models import LabelClass, Project
+from tests.factories import class_named, make_image, make_project
 
 
 @dataclass(frozen=True)
@@ -59,3 +60,41 @@ def make_run(db: Session, version: DatasetVersion, classes: list[LabelClass], nu
                              confidence=confidence, probabilities=[float(p) for p in probs]))
     db.flush()
     return run
+
+
+RELABELED = 6
+
+
+@dataclass
+class Pair:
+    project: Project
+    classes: list[LabelClass]
+    a: ModelRun
+    b: ModelRun
+    relabeled: list[int]  # test images whose label v2 corrected (run a follows v1's wrong label)
+    consensus: list[int]  # test images whose label no person settled
+    a_labels: dict[int, int]  # test image id -> its class id in version 1
+    images: dict[int, Image]
+
+
+def two_runs(db: Session) -> Pair:
+    """30 test and 10 training images; v2 corrects 6 pit labels v1 had as scratch. Run a (on v1) predicts
+    v1's labels, run b (on v2) predicts v2's: against v2, a is wrong exactly on the corrected images."""
+    project = make_project(db, classes=("ok", "scratch", "pit"))
+    ok, scratch, pit = classes = [class_named(db, project, n) for n in ("ok", "scratch", "pit")]
+    truth = [ok] * 14 + [pit] * 10 + [scratch] * 6
+    test = [make_image(db, project, meta={"line": f"L{i % 2 + 1}"}) for i in range(30)]
+    train = [make_image(db, project, meta={"line": "L1"}) for _ in range(10)]
+    consensus = {test[0].id, test[29].id}  # an ok and a scratch image: a machine's label, not a person's
+    v1_label = {im.id: (scratch if 14 <= i < 14 + RELABELED else truth[i]) for i, im in enumerate(test)}
+    items = lambda labels: [  # noqa: E731
+        Item(im, labels[im.id], "test", "consensus" if im.id in consensus else "review") for im in test
+    ] + [Item(im, ok, "train") for im in train]
+    v1 = make_version(db, project, 1, classes, items(v1_label))
+    v2 = make_version(db, project, 2, classes, items({im.id: truth[i] for i, im in enumerate(test)}))
+    a = make_run(db, v1, classes, 1, {im.id: (v1_label[im.id], False) for im in test}
+                 | {im.id: (ok, True) for im in train})
+    b = make_run(db, v2, classes, 2, {im.id: (truth[i], False) for i, im in enumerate(test)}
+                 | {im.id: (ok, True) for im in train})
+    return Pair(project, classes, a, b, [im.id for im in test[14:14 + RELABELED]], sorted(consensus),
+                {i: c.id for i, c in v1_label.items()}, {im.id: im for im in test + train})

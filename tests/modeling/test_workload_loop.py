@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role, User
-from app.consistency.models import Conflict, ConflictKind, ConflictState
+from app.consistency.models import Conflict, ConflictState
 from app.datasets import service as datasets_service
 from app.datasets.schemas import FreezeIn
 from app.modeling import attribution, compare, next_steps, service

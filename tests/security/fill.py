@@ -217,8 +217,7 @@ FILLERS: dict[str, Callable[[Fill], Any]] = {
         project_id=f.project.id, image_id=f.image().id, model_name="m", probabilities={})).id,
     "run_id": lambda f: f.once("run", lambda: ModelRun(project_id=f.project.id, number=1, version_id=f.version().id,
                                                        recipe="filterbank", state="done")).id,
-    "request_id": lambda f: f.once("capture", lambda: CaptureRequest(
-        project_id=f.project.id, label_class_id=f.label_class().id, wanted=5)).id,
+    "capture_id": lambda f: f.once("capture", lambda: CaptureRequest(project_id=f.project.id, slice={"line": "L1"})).id,
     "asset": lambda f: "swagger-ui.css",  # GET /docs/assets/{asset}
     "example_id": lambda f: f.once("example", lambda: ClassExample(
         label_class_id=f.label_class().id, image_id=f.image().id)).id,

@@ -186,7 +186,14 @@ ROUTE_ROLES: dict[str, str] = {
     "GET /projects/{project_id}/models/{run_id}": REVIEWER,
     "POST /projects/{project_id}/models/{run_id}/send-to-review": REVIEWER,
     "POST /projects/{project_id}/models/{run_id}/capture-requests": REVIEWER,
-    "POST /projects/{project_id}/models/capture-requests/{request_id}/close": REVIEWER,
+    "POST /projects/{project_id}/models/capture-requests/{capture_id}/close": REVIEWER,
+    # ---- models: compare, next steps, capture requests --------------------------------------------------
+    "GET /api/v1/projects/{project_id}/models/compare": REVIEWER,
+    "GET /api/v1/projects/{project_id}/models/runs/{run_id}/next-steps": REVIEWER,
+    "POST /api/v1/projects/{project_id}/models/runs/{run_id}/send-to-review": REVIEWER,
+    "GET /api/v1/projects/{project_id}/models/capture-requests": REVIEWER,
+    "POST /api/v1/projects/{project_id}/models/capture-requests": REVIEWER,
+    "POST /api/v1/projects/{project_id}/models/capture-requests/{capture_id}/close": REVIEWER,
 }
 
 # Optional: "METHOD /path" -> a body the route accepts (dict, or a function of the Fill context giving one).
@@ -205,6 +212,8 @@ SAMPLE_BODIES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     "PATCH /api/v1/projects/{project_id}/members/{user_id}": {"role": "reviewer"},
     "POST /account/tokens": {"name": "matrix"},
     "POST /admin/users/{user_id}/active": {"active": "false"},
+    # models: capture requests
+    "POST /api/v1/projects/{project_id}/models/capture-requests": {"slice": {"line": "L1"}, "wanted": 10},
     # datasets (issue 7)
     "POST /projects/{project_id}/datasets": {"name": "matrix", "exclude_ambiguous": "1", "train": "0.8", "val": "0.1",
                                              "test": "0.1"},
