@@ -2,6 +2,7 @@
 fsck and deferred deletes know the file is in use."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -10,23 +11,29 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.datasets.models import DatasetExport
 from app.images.models import Image
+from app.modeling.models import ModelRun
 
 STORAGE_COLUMNS: list[tuple[InstrumentedAttribute[Any], InstrumentedAttribute[Any]]] = [
     # (primary key, key column)
     (Image.id, Image.storage_key),
     (Image.id, Image.thumbnail_key),
     (DatasetExport.id, DatasetExport.storage_key),
+    (ModelRun.id, ModelRun.artifact_key),
+    (ModelRun.id, ModelRun.backbone_key),
 ]
 BATCH = 500
 # Bookkeeping files kept beside real ones (an export's progress), never referenced by a row: fsck
 # leaves them alone rather than calling them orphans.
 SIDECAR_SUFFIXES = (".progress.json",)
+# Files a person uploaded that no row names until they are used (an admin's ONNX backbone before its
+# first run): never orphans, they are the person's to delete.
+UPLOADED = re.compile(r"models/\d+/backbones/[0-9a-f]{64}\.onnx")
 
 
 def referenced(db: Session, keys: Iterable[str]) -> set[str]:
     """The subset of `keys` that some row still references (sidecar files count as referenced)."""
     wanted = list(dict.fromkeys(keys))
-    found: set[str] = {key for key in wanted if key.endswith(SIDECAR_SUFFIXES)}
+    found: set[str] = {key for key in wanted if key.endswith(SIDECAR_SUFFIXES) or UPLOADED.fullmatch(key)}
     for start in range(0, len(wanted), BATCH):
         chunk = wanted[start:start + BATCH]
         for _pk, column in STORAGE_COLUMNS:

@@ -37,6 +37,7 @@ def start(body: RunIn, access: AdminAccess, db: DbSession, storage: StorageDep) 
     """Queue a run: 202 with it (state queued) and its job (poll the run or the job's `status_url`).
     422 (nothing stored) for another project's version, an unknown recipe, a bad backbone, or a
     version whose train and val images cannot train a model."""
+    db.commit()  # end the authorization's read: on SQLite it holds the write lock while a backbone is checked
     run = service.start_run(db, project_id=access.project.id, version_id=body.version_id, recipe=body.recipe,
                             seed=body.seed, folds=body.folds, backbone_key=body.backbone, storage=storage,
                             user=access.user)

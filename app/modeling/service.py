@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth.models import User
+from app.core import audit
 from app.core.db import utcnow
 from app.core.errors import ConcordError, Conflict, Invalid, NotFound
 from app.core.storage import Storage
@@ -33,6 +35,7 @@ JOB_KIND = "modeling.train"
 MAX_FOLDS = 20
 MAX_SEED = 2**31 - 1
 FEATURES_SHARE = 0.6  # of a run's progress bar: extracting features; the rest is fitting and scoring
+NUMBER_ATTEMPTS = 3
 FINISHED = (RunState.done, RunState.failed, RunState.cancelled)
 
 
@@ -55,24 +58,43 @@ def start_run(db: Session, *, project_id: int, version_id: int, recipe: str | No
         raise Invalid(f"folds must be between 2 and {MAX_FOLDS}", field="folds")
     if not 0 <= seed <= MAX_SEED:
         raise Invalid(f"seed must be between 0 and {MAX_SEED}", field="seed")
+    chosen = _recipe(project_id, recipe, backbone_key, storage)  # first: a backbone's check reads no rows
     try:
         version = datasets_service.get_version(db, project_id, version_id)
     except NotFound:
         raise Invalid("no such dataset version in this project", field="version_id") from None
-    chosen = _recipe(project_id, recipe, backbone_key, storage)
     problem = data.problem_with(data.training_counts(db, version.id))
     if problem is not None:
         raise Invalid(problem, field="version_id")
-    number = (db.scalar(select(func.max(ModelRun.number)).where(ModelRun.project_id == project_id)) or 0) + 1
-    run = ModelRun(project_id=project_id, number=number, version_id=version.id, recipe=chosen.identity.name,
-                   recipe_identity=chosen.identity.as_dict(), backbone_key=backbone_key, seed=seed, folds=folds,
-                   state=RunState.queued, classes=[], metrics={}, error="", created_by_id=user.id if user else None)
-    db.add(run)
-    db.flush()
+    run = _numbered_run(db, project_id=project_id, version_id=version.id, identity=chosen.identity.as_dict(),
+                        backbone_key=backbone_key, seed=seed, folds=folds, user=user)
     job = jobs_service.enqueue(db, kind=JOB_KIND, project_id=project_id, payload={"run_id": run.id},
                                created_by=user)
     run.job_id = job.id
+    audit.record(db, action="model.run_started", actor_id=user.id if user else None, project_id=project_id,
+                 object_type="model_run", object_id=run.id,
+                 data={"number": run.number, "version_id": version.id, "recipe": run.recipe, "seed": seed,
+                       "folds": folds})
     return run
+
+
+def _numbered_run(db: Session, *, project_id: int, identity: dict[str, Any], user: User | None,
+                  **columns: Any) -> ModelRun:
+    """The run with the project's next number; two runs started at once both get one (on Postgres the
+    loser of the unique (project, number) race takes the number after)."""
+    for _attempt in range(NUMBER_ATTEMPTS):
+        number = (db.scalar(select(func.max(ModelRun.number)).where(ModelRun.project_id == project_id)) or 0) + 1
+        run = ModelRun(project_id=project_id, number=number, recipe=identity["name"], recipe_identity=identity,
+                       state=RunState.queued, classes=[], metrics={}, error="",
+                       created_by_id=user.id if user else None, **columns)
+        try:
+            with db.begin_nested():
+                db.add(run)
+                db.flush()
+            return run
+        except IntegrityError:
+            continue
+    raise Conflict("other runs were being numbered at the same moment; start it again")
 
 
 def _recipe(project_id: int, name: str | None, backbone_key: str | None, storage: Storage | None) -> Recipe:

@@ -17,6 +17,7 @@ from app.images import service as images
 from app.images.models import UploadBatch
 from app.jobs.models import Job, JobState
 from app.labeling.models import Assignment, AssignmentState
+from app.modeling.models import ModelRun
 from app.projects.models import ClassExample
 from app.review.models import Decision, Resolution
 from tests.factories import (
@@ -88,6 +89,9 @@ def seed(app: FastAPI) -> FuzzWorld:
         db.flush()
         export_version(db, storage=storage, version=version, fmt=ExportFormat.csv, include_images=False,
                        user_id=people["admin"].id)
+        run = ModelRun(project_id=project.id, number=1, version_id=version.id, recipe="filterbank", state="done")
+        db.add(run)
+        db.flush()
         raw = {role: tokens.create_token(db, user=user, name="fuzz", actor=None, max_days=90)[1]
                for role, user in people.items()}
         spares = {role: tokens.create_token(db, user=user, name="spare", actor=None, max_days=90)[0].id
@@ -95,6 +99,6 @@ def seed(app: FastAPI) -> FuzzWorld:
         ids = {"project_id": project.id, "image_id": stored[0].id, "conflict_id": open_conflict.id,
                "version_id": version.id, "job_id": job.id, "class_id": scratch.id, "label_class_id": scratch.id,
                "example_id": example.id, "user_id": spare.id, "labeler_id": people["inspector"].id,
-               "batch_id": batch.id, "version": 1}
+               "batch_id": batch.id, "version": 1, "run_id": run.id}
         db.commit()
     return FuzzWorld(ids=ids, tokens=raw, spare_tokens=spares, assignments=assignments)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role, User
+from app.core.audit import AuditEvent
 from app.jobs.models import Job
 from app.modeling.models import ModelRun
 from tests.factories import make_member
@@ -51,6 +52,8 @@ def test_admins_train_and_reviewers_read(db: Session, app: FastAPI, scene: Scene
     queued = started.json()
     assert (queued["state"], queued["number"], queued["seed"], queued["recipe"]) == ("queued", 1, 3, "filterbank")
     assert queued["job"]["state"] == "queued" and queued["recipe_identity"]["name"] == "filterbank"
+    event = db.scalars(select(AuditEvent).where(AuditEvent.action == "model.run_started")).one()
+    assert (event.actor_id, event.object_id, event.data["version_id"]) == (scene.admin.id, queued["id"], version.id)
     assert run_jobs(db, app) == 1
 
     shown = reviewer.get(url(scene, f"/runs/{queued['id']}"))

@@ -2,6 +2,7 @@
 trained on; same seed, same bytes; a retrain after a relabel reads its features from the cache."""
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -179,3 +180,20 @@ def test_a_version_that_cannot_train_is_refused_up_front(db: Session, app: FastA
     with pytest.raises(Invalid, match="at least two classes" if len(classes) == 1 else "at least 4"):
         service.start_run(db, project_id=scene.project.id, version_id=version.id, user=scene.admin)
     assert db.scalar(select(func.count()).select_from(ModelRun)) == 0
+
+
+def test_storage_checks_count_a_runs_model_and_backbone_as_in_use(db: Session, app: FastAPI, scene: Scene) -> None:
+    from app.files.fsck import fsck
+    from app.modeling import backbones
+    from tests.training.engine.test_backbone import conv_backbone
+
+    storage = app.state.storage
+    saved = backbones.save(storage, project_id=scene.project.id, data=conv_backbone(pooled=True))
+    unused = backbones.save(storage, project_id=scene.project.id, data=conv_backbone(pooled=False))
+    run = trained(db, app, scene, freeze(db, scene).id, recipe="onnx-linear", backbone_key=saved["backbone"],
+                  storage=storage)
+    assert run.state == RunState.done, run.error
+    report = fsck(db, storage=storage, min_age=timedelta(0), now=datetime.now(UTC) + timedelta(days=1))
+    assert run.artifact_key not in report.orphans and saved["backbone"] not in report.orphans
+    assert unused["backbone"] not in report.orphans  # uploaded by a person: kept before any run uses it
+    assert not [m for m in report.missing if m.key in (run.artifact_key, saved["backbone"])]
