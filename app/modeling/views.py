@@ -17,7 +17,6 @@ from app.core.storage import StorageDep
 from app.core.templating import render
 from app.modeling import capture, compare_page, next_steps, pages, service
 from app.projects.navigation import NavLink, sections_for
-from app.projects.service import classes_of
 
 router = APIRouter(tags=["models"])
 BASE = "/projects/{project_id}/models"
@@ -66,7 +65,7 @@ def run(request: Request, run_id: int, access: ReviewerAccess, db: DbSession,
                           may_train=access.at_least(Role.admin),
                           captures=[c for c in capture.list_requests(db, access.project.id, state="open")
                                     if c.run_id == found.id],
-                          capture_classes={c.id: c.name for c in classes_of(db, access.project.id)})
+                          capture_classes=capture.class_names(db, access.project.id))
     return render(request, "modeling/run.html", page)
 
 
