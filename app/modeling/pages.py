@@ -68,6 +68,7 @@ class RunsPage:
     may_train: bool
     form: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    max_folds: int = service.MAX_FOLDS
 
     @property
     def comparable(self) -> list[RunRow]:
@@ -156,7 +157,7 @@ def runs_page(db: Session, project: Project, sections: list[NavLink], *, may_tra
         rows.append(RunRow(run=r, state=state, error=error, version=versions.get(r.version_id), job=job,
                            accuracy=Figure.of(_eval(r).get("accuracy")), macro_f1=Figure.of(_eval(r).get("macro_f1"))))
     ordered = sorted(versions.values(), key=lambda v: v.number, reverse=True)
-    form = form or {"version_id": ordered[0].id if ordered else None, "recipe": "", "seed": 0}
+    form = form or {"version_id": ordered[0].id if ordered else None, "recipe": "", "seed": 0, "folds": 5}
     return RunsPage(project=project, sections=sections, rows=rows, versions=ordered, recipes=service.recipes_list(),
                     may_train=may_train, form=form, error=error)
 

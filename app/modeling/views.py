@@ -35,13 +35,13 @@ def runs(request: Request, access: ReviewerAccess, db: DbSession) -> HTMLRespons
 @router.post(BASE, response_class=HTMLResponse)
 def train(request: Request, access: AdminAccess, db: DbSession, storage: StorageDep,
           version_id: Annotated[int, Form()], recipe: Annotated[str, Form(max_length=40)] = "",
-          seed: Annotated[int, Form()] = 0) -> Response:
+          seed: Annotated[int, Form()] = 0, folds: Annotated[int, Form()] = 5) -> Response:
     try:
         run = service.start_run(db, project_id=access.project.id, version_id=version_id, recipe=recipe or None,
-                                seed=seed, storage=storage, user=access.user)
+                                seed=seed, folds=folds, storage=storage, user=access.user)
     except ConcordError as exc:
         page = pages.runs_page(db, access.project, _sections(request, access), may_train=True, error=exc.message,
-                               form={"version_id": version_id, "recipe": recipe, "seed": seed})
+                               form={"version_id": version_id, "recipe": recipe, "seed": seed, "folds": folds})
         return render(request, "modeling/runs.html", page, status_code=exc.status_code)
     db.commit()
     return redirect_with_flash(request, f"/projects/{access.project.id}/models/{run.id}",

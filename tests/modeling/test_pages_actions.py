@@ -24,11 +24,11 @@ def test_the_train_form_queues_a_run_whose_page_shows_its_metrics_once_trained(d
     version = freeze(db, scene)
     admin = client_for(scene.admin)
     base = f"/projects/{scene.project.id}/models"
-    posted = admin.post(base, data={"version_id": str(version.id), "recipe": "filterbank", "seed": "3"},
+    posted = admin.post(base, data={"version_id": str(version.id), "recipe": "filterbank", "seed": "3", "folds": "4"},
                         follow_redirects=False)
     assert posted.status_code == 303
     run = db.scalar(select(ModelRun).where(ModelRun.project_id == scene.project.id))
-    assert run is not None and run.seed == 3 and run.state == RunState.queued
+    assert run is not None and (run.seed, run.folds, run.state) == (3, 4, RunState.queued)
     queued = soup(admin.get(posted.headers["location"].split("?")[0]))
     assert queued.select_one(".job-progress")["data-job-state"] == "queued"
     assert queued.select_one("form.job-cancel")["action"] == f"/projects/{scene.project.id}/jobs/{run.job_id}/cancel"
@@ -47,11 +47,13 @@ def test_a_bad_train_form_comes_back_with_the_message_and_stores_nothing(db: Ses
     base = f"/projects/{scene.project.id}/models"
     for data in ({"version_id": str(version.id), "recipe": "no-such-recipe", "seed": "0"},
                  {"version_id": str(version.id + 1000), "recipe": "", "seed": "0"},
-                 {"version_id": str(version.id), "recipe": "", "seed": "-1"}):
+                 {"version_id": str(version.id), "recipe": "", "seed": "-1"},
+                 {"version_id": str(version.id), "recipe": "", "seed": "0", "folds": "1"}):
         response = admin.post(base, data=data)
         assert response.status_code in (400, 422), response.text[:300]
         page = BeautifulSoup(response.text, "html.parser")
         assert page.select_one(".form-error").get_text(strip=True)
+        assert page.select_one("input[name=seed]")["value"] == data["seed"]  # what was typed comes back
     assert admin.post(base, data={"version_id": "x"}).status_code == 422
     reviewer = client_for(make_member(db, scene.project, Role.reviewer))
     assert reviewer.post(base, data={"version_id": str(version.id)}).status_code == 403
