@@ -7,10 +7,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.auth.models import User
-from app.core.errors import Invalid
 from app.core.storage import Storage
-from app.modeling import attribution, compare, next_steps, service
-from app.modeling.models import ModelRun, RunState
+from app.modeling import attribution, compare, next_steps
 
 
 def comparison_json(db: Session, *, storage: Storage, project_id: int, a_id: int, b_id: int,
@@ -22,20 +20,12 @@ def comparison_json(db: Session, *, storage: Storage, project_id: int, a_id: int
     return result.as_dict() | {"attribution": attribution.attribute(db, result).as_dict()}
 
 
-def finished_run(db: Session, project_id: int, run_id: int) -> ModelRun:
-    run = service.get_run(db, project_id, run_id)
-    if run.state != RunState.done:
-        raise Invalid(f"run {run.number} is {run.state}: only a finished run has predictions to analyse",
-                      field="run")
-    return run
-
-
 def run_next_steps(db: Session, project_id: int, run_id: int) -> dict[str, Any]:
-    return next_steps.next_steps(db, finished_run(db, project_id, run_id)).as_dict()
+    return next_steps.next_steps(db, compare.usable_run(db, project_id, run_id)).as_dict()
 
 
 def send_run_to_review(db: Session, *, project_id: int, run_id: int, actor: User | None,
                        limit: int | None = None) -> dict[str, Any]:
     """Flushes, never commits."""
-    run = finished_run(db, project_id, run_id)
+    run = compare.usable_run(db, project_id, run_id)
     return next_steps.send_run_to_review(db, run=run, actor=actor, limit=limit).as_dict()

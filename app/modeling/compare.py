@@ -16,11 +16,12 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.errors import Invalid, NotFound
+from app.core.errors import Invalid
 from app.core.storage import Storage
 from app.datasets.models import DatasetVersion
 from app.images.models import Image, UploadBatch
 from app.modeling import reference as ref
+from app.modeling import service
 from app.modeling.evaluation import interval_json
 from app.modeling.models import ModelRun, RunState
 from app.projects.models import LabelClass
@@ -94,11 +95,11 @@ def run_summary(run: ModelRun, version: DatasetVersion) -> dict[str, Any]:
 
 
 def usable_run(db: Session, project_id: int, run_id: int) -> ModelRun:
-    run = db.get(ModelRun, run_id)
-    if run is None or run.project_id != project_id:
-        raise NotFound(f"no model run {run_id} in this project")
+    """The project's run (NotFound otherwise), finished (Invalid otherwise): only it has predictions."""
+    run = service.get_run(db, project_id, run_id)
     if run.state != RunState.done:
-        raise Invalid(f"run {run.number} is {run.state}, not done: only finished runs compare", field="run")
+        raise Invalid(f"run {run.number} is {run.state}, not done: only a finished run has predictions to "
+                      "compare or analyse", field="run")
     return run
 
 
