@@ -164,10 +164,11 @@ def _train(db: Session, *, storage: Storage, run: ModelRun, progress: Progress,
     if problem is not None:
         raise ValueError(problem)
     recipe = _recipe(run.project_id, run.recipe, run.backbone_key, storage)
-    progress(0.01, "features")
+    # The first report comes after the cache lookup, so its checkpoint ends the reads before any
+    # extraction (on SQLite a transaction holds the write lock).
     sources = [features.ImageSource(i.sha256, i.storage_key, i.file_name) for i in loaded.training + loaded.evaluation]
     found = features.features_for(db, storage=storage, recipe=recipe, sources=sources,
-                                  progress=lambda f, m: progress(0.01 + f * (FEATURES_SHARE - 0.01), m),
+                                  progress=lambda f, m: progress(f * FEATURES_SHARE, m),
                                   should_stop=should_stop)
     n_train = len(loaded.training)
     x_train, x_eval = found.matrix[:n_train], found.matrix[n_train:]
@@ -177,10 +178,7 @@ def _train(db: Session, *, storage: Storage, run: ModelRun, progress: Progress,
     trained = engine.train(recipe, x_train, y_train, n_classes=len(loaded.classes), seed=run.seed, folds=run.folds,
                            groups=groups, should_stop=should_stop,
                            progress=lambda f, m: progress(FEATURES_SHARE + f * (0.95 - FEATURES_SHARE), m))
-    training_ids = {i.image_id for i in loaded.training}
-    # The evaluation's promise: no test image (nor its bytes) was seen by the model that predicts it.
-    if not training_ids.isdisjoint(i.image_id for i in loaded.evaluation):
-        raise AssertionError("a test image entered training")
+    _check_held_out(loaded)
     eval_proba = (trained.model.predict_proba(x_eval) if x_eval.shape[0]
                   else np.zeros((0, len(loaded.classes)), dtype=np.float64))
     progress(0.96, "metrics")
@@ -193,6 +191,15 @@ def _train(db: Session, *, storage: Storage, run: ModelRun, progress: Progress,
     storage.put_bytes(run.artifact_key, trained.model.to_bytes())
     progress(0.99, f"trained on {n_train:,} images ({found.extracted:,} new features)")
     return found.extracted
+
+
+def _check_held_out(loaded: data.VersionData) -> None:
+    """The evaluation's promise: no test image, nor the same bytes under another image, was seen by the
+    model that predicts it. A broken promise is a bug, never a data problem: the job fails loudly."""
+    seen_ids = {i.image_id for i in loaded.training}
+    seen_bytes = {i.sha256 for i in loaded.training}
+    if any(i.image_id in seen_ids or i.sha256 in seen_bytes for i in loaded.evaluation):
+        raise AssertionError("a test image entered training")
 
 
 def _metrics(run: ModelRun, loaded: data.VersionData, oof_proba: np.ndarray, eval_proba: np.ndarray) -> dict[str, Any]:

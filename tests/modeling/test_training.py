@@ -197,3 +197,17 @@ def test_storage_checks_count_a_runs_model_and_backbone_as_in_use(db: Session, a
     assert run.artifact_key not in report.orphans and saved["backbone"] not in report.orphans
     assert unused["backbone"] not in report.orphans  # uploaded by a person: kept before any run uses it
     assert not [m for m in report.missing if m.key in (run.artifact_key, saved["backbone"])]
+
+
+def test_the_held_out_check_refuses_a_test_image_among_the_training_images() -> None:
+    from app.modeling.data import Item, VersionData
+
+    def item(image_id: int, split: str, sha: str) -> Item:
+        return Item(image_id=image_id, split=split, label_class_id=1, sha256=sha, storage_key="k", file_name="f",
+                    group=f"i{image_id}", meta={})
+
+    train = [item(1, "train", "a"), item(2, "val", "b")]
+    service._check_held_out(VersionData(training=train, evaluation=[item(3, "test", "c")], classes=[]))
+    for leaked in (item(2, "test", "z"), item(4, "test", "b")):  # the same image; the same bytes
+        with pytest.raises(AssertionError, match="a test image entered training"):
+            service._check_held_out(VersionData(training=train, evaluation=[leaked], classes=[]))
