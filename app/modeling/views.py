@@ -16,6 +16,7 @@ from app.core.flash import redirect_with_flash
 from app.core.storage import StorageDep
 from app.core.templating import render
 from app.modeling import capture, compare_page, next_steps, pages, service
+from app.modeling.compare import usable_run
 from app.projects.navigation import NavLink, sections_for
 
 router = APIRouter(tags=["models"])
@@ -71,9 +72,7 @@ def run(request: Request, run_id: int, access: ReviewerAccess, db: DbSession,
 
 @router.post(BASE + "/{run_id}/send-to-review")
 def send_to_review(request: Request, run_id: int, access: ReviewerAccess, db: DbSession) -> RedirectResponse:
-    found = service.get_run(db, access.project.id, run_id)
-    if found.state != "done":
-        raise Invalid(f"run {found.number} is {found.state}: only a finished run has predictions to send")
+    found = usable_run(db, access.project.id, run_id)
     try:
         result = next_steps.send_run_to_review(db, run=found, actor=access.user)
     except NotFound as exc:  # a finished run without a single prediction: the request is at fault, not the path
