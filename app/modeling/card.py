@@ -106,7 +106,8 @@ def to_markdown(card: Mapping[str, Any]) -> str:
         lines += [f"### {title}: {figures['n']:,} images", "",
                   f"Accuracy {_interval(figures['accuracy'])}, macro-F1 {_interval(figures['macro_f1'])}, "
                   f"ECE {_number(figures['calibration']['ece'])}, Brier {_number(figures['calibration']['brier'])}.",
-                  "", "| Class | Precision | Recall | F1 | Test images |", "|---|---|---|---|---|"]
+                  "", f"| Class | Precision | Recall | F1 | {'Test images' if source == 'evaluation' else 'Images'} |",
+                  "|---|---|---|---|---|"]
         lines += [f"| {row['name']} | {_interval(row['precision'])} | {_interval(row['recall'])} | "
                   f"{_interval(row['f1'])} | {row['support']} |" for row in figures["per_class"]]
         lines.append("")
