@@ -35,6 +35,8 @@ from app.labeling import api as labeling_api
 from app.labeling import views as labeling_views
 from app.modeling import api as modeling_api
 from app.modeling import compare_api as modeling_compare_api
+from app.modeling import export_api as modeling_export_api
+from app.modeling import views as modeling_views
 from app.projects import defect_book_api, defect_book_views
 from app.projects import views as project_views
 from app.review import api as review_api
@@ -71,7 +73,9 @@ ROUTERS = [
     consistency_views.router,
     consistency_api.router,
     modeling_api.router,
+    modeling_views.router,
     modeling_compare_api.router,
+    modeling_export_api.router,
 ]
 
 

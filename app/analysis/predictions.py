@@ -1,6 +1,7 @@
 """Import a model's per-image class probabilities (CSV or JSON), all rows or none.
 
-CSV: a header with `image_id` or `file_name`, then one column per class name; one row per image.
+CSV: a header with `image_id` or `file_name`, then one column per class name; one row per image
+(`predicted_class` and `confidence` columns, as `concord model predict` writes, are read past).
 JSON: a list of objects `{"image_id" | "file_name": ..., "probabilities": {class name: p}}` (the
 class keys may also sit at the top level of each object), or `{"model": name, "predictions": [...]}`.
 Every row must name a known image of the project (by id, or by a file name that only one image
@@ -30,6 +31,9 @@ from app.images.models import Image
 from app.projects.service import classes_of
 
 SUM_TOLERANCE = 0.01
+# Columns a model's batch inference writes for people (`concord model predict`); read past unless a
+# class has that name.
+INFO_COLUMNS = ("predicted_class", "confidence")
 MAX_ROWS = 500_000
 MODEL_NAME_MAX = 120
 REFERENCE_KEYS = ("image_id", "file_name")
@@ -155,6 +159,8 @@ def validate_rows(db: Session, *, project_id: int, rows: list[RawRow]) -> dict[i
     resolve = _resolver(db, project_id)
     out: dict[int, dict[str, float]] = {}
     for row in rows:
+        row = RawRow(row.number, row.reference,
+                     {k: v for k, v in row.values.items() if k in class_ids or k not in INFO_COLUMNS})
         unknown = [name for name in row.values if name not in class_ids]
         if unknown:
             raise _bad(row.number, f"unknown class {unknown[0]!r} (classes: {', '.join(class_ids)})", column=unknown[0])

@@ -1,4 +1,4 @@
-"""`concord worker` (runs background jobs) and `concord jobs list | selftest`."""
+"""`concord worker` (runs background jobs) and `concord jobs list | cancel | selftest`."""
 from __future__ import annotations
 
 import json
@@ -56,7 +56,7 @@ def worker(
 
 @jobs_app.command("list")
 def list_jobs(
-    state: str = typer.Option("", help="Only jobs in this state (queued, running, done, failed)"),
+    state: str = typer.Option("", help="Only jobs in this state (queued, running, done, failed, cancelled)"),
     limit: int = typer.Option(20, min=1, max=1000),
 ) -> None:
     """The newest jobs, as JSON lines."""
@@ -70,6 +70,25 @@ def list_jobs(
         for job in db.scalars(query):
             view = job_view(job)
             typer.echo(json.dumps({k: v for k, v in view.as_json().items() if k not in ("status_url",)}))
+
+
+@jobs_app.command("cancel")
+def cancel(job_id: int = typer.Argument(..., help="The job's id (see `concord jobs list`)")) -> None:
+    """Cancel a job: a queued one ends at once, a running one at its next progress report."""
+    from app.core.errors import ConcordError
+    from app.jobs import service
+    from app.jobs.models import Job
+
+    with _common.session() as db:
+        job = db.get(Job, job_id)
+        if job is None:
+            _common.fail(f"no job {job_id}")
+        try:
+            job = service.cancel_job(db, job, user=None)
+        except ConcordError as exc:
+            _common.fail(exc.message)
+        db.commit()
+        typer.echo(json.dumps({"job": job.id, "state": job.state, "cancel_requested": True}))
 
 
 @jobs_app.command("selftest")
@@ -89,7 +108,7 @@ def selftest(
         while time.monotonic() < deadline:
             db.expire_all()
             current = db.get(Job, job.id)
-            if current is not None and current.state in (JobState.done, JobState.failed):
+            if current is not None and current.state in service.FINISHED:
                 typer.echo(json.dumps({"job": job.id, "state": current.state, "attempts": current.attempts}))
                 raise typer.Exit(0 if current.state == JobState.done else 1)
             db.rollback()

@@ -242,3 +242,106 @@ def line_chart(x_labels: Sequence[str], series: Sequence[Series], *, title: str,
     parts.append(_legend(series, left, 14))
     parts.append(tail)
     return _svg(parts)
+
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    low: float
+    high: float
+    confidence: float | None  # mean top probability of the bin's images; None when empty
+    accuracy: float | None  # share of them predicted right
+    count: int
+
+
+def reliability_diagram(bins: Sequence[ReliabilityBin], *, title: str, width: int = 320, height: int = 300,
+                        colour: str = PALETTE[0]) -> Markup:
+    """Accuracy against confidence per bin, on the diagonal of perfect calibration; each bar spans its bin
+    and reaches the bin's accuracy, a dot marks its mean confidence (a gap between them is miscalibration)."""
+    left, right, top, bottom = 40, 12, 12, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def sx(v: float) -> float:
+        return left + plot_w * min(max(v, 0.0), 1.0)
+
+    def sy(v: float) -> float:
+        return top + plot_h * (1 - min(max(v, 0.0), 1.0))
+
+    filled = [b for b in bins if b.count and b.accuracy is not None]
+    head, tail = _open("reliability", width, height, title, "; ".join(
+        f"{b.low:.1f}-{b.high:.1f}: accuracy {b.accuracy:.2f} over {b.count} images" for b in filled) or "no data")
+    parts = [head, f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#ffffff" stroke="#d7dde3"/>',
+             f'<line x1="{_num(sx(0))}" y1="{_num(sy(0))}" x2="{_num(sx(1))}" y2="{_num(sy(1))}" stroke="#9aa3ad" '
+             f'stroke-dasharray="4 3"><title>perfect calibration</title></line>']
+    ink = _colour(colour, PALETTE[0])
+    for b in filled:
+        accuracy = float(b.accuracy or 0.0)
+        x, w = sx(b.low), max(sx(b.high) - sx(b.low) - 1, 1.0)
+        shown = f"{b.low:.1f}–{b.high:.1f}: accuracy {accuracy:.2f}, confidence " + (
+            f"{b.confidence:.2f}" if b.confidence is not None else "–") + f", {b.count} images"
+        parts.append(f'<rect class="reliability-bar" x="{_num(x)}" y="{_num(sy(accuracy))}" width="{_num(w)}" '
+                     f'height="{_num(sy(0) - sy(accuracy))}" fill="{ink}" fill-opacity="0.75">'
+                     f'<title>{escape(shown)}</title></rect>')
+        if b.confidence is not None:
+            parts.append(f'<circle cx="{_num(sx(b.confidence))}" cy="{_num(sy(b.confidence))}" r="3" fill="#D55E00">'
+                         f'<title>{escape(shown)}</title></circle>')
+    for v in (0.0, 0.5, 1.0):
+        parts.append(_text(sx(v), top + plot_h + 14, _num(v), anchor="middle", size=10))
+        parts.append(_text(left - 4, sy(v) + 4, _num(v), anchor="end", size=10))
+    parts.append(_text(left + plot_w / 2, height - 6, "confidence (bars: accuracy, dots: mean confidence)",
+                       anchor="middle", size=10))
+    parts.append(tail)
+    return _svg(parts)
+
+
+@dataclass(frozen=True)
+class DeltaRow:
+    label: str
+    value: float | None  # b - a
+    low: float | None  # interval of the difference
+    high: float | None
+    note: str = ""
+
+
+def delta_chart(rows: Sequence[DeltaRow], *, title: str, span: float | None = None, width: int = 520,
+                label_width: int = 150, row_height: int = 22, value_format: str = "{:+.3f}") -> Markup:
+    """Differences as bars from a zero line (green up, red down) with their interval as a whisker: a
+    whisker that crosses zero means the data cannot tell the two apart."""
+    plot = width - label_width - 130
+    reach = span or max([abs(v) for r in rows for v in (r.value, r.low, r.high) if v is not None and math.isfinite(v)]
+                        or [0.0]) or 0.05
+    height = max(row_height * len(rows) + 12, 30)
+    zero = label_width + plot / 2
+
+    def sx(v: float) -> float:
+        return zero + (plot / 2) * max(min(v / reach, 1.0), -1.0)
+
+    def shown(r: DeltaRow) -> str:
+        if r.value is None:
+            return "–"
+        text = value_format.format(r.value)
+        if r.low is not None and r.high is not None:
+            text += f" [{value_format.format(r.low)}, {value_format.format(r.high)}]"
+        return text
+
+    head, tail = _open("delta", width, height, title, "; ".join(f"{r.label}: {shown(r)}" for r in rows) or "no data")
+    parts = [head, f'<line x1="{_num(zero)}" y1="2" x2="{_num(zero)}" y2="{height - 4}" stroke="#9aa3ad"/>']
+    for i, r in enumerate(rows):
+        y = 6 + i * row_height
+        mid = y + (row_height - 6) / 2
+        parts.append(_text(label_width - 8, mid + 4, r.label, anchor="end"))
+        if r.value is not None and math.isfinite(r.value):
+            x0, x1 = sorted((zero, sx(r.value)))
+            fill = "#009E73" if r.value > 0 else "#D55E00" if r.value < 0 else "#999999"
+            parts.append(f'<rect x="{_num(x0)}" y="{y}" width="{_num(max(x1 - x0, 1.0))}" height="{row_height - 6}" '
+                         f'rx="2" fill="{fill}" fill-opacity="0.8"><title>{escape(r.label)}: {escape(shown(r))}'
+                         f'</title></rect>')
+        if r.low is not None and r.high is not None and math.isfinite(r.low) and math.isfinite(r.high):
+            parts.append(f'<line class="delta-interval" x1="{_num(sx(r.low))}" y1="{_num(mid)}" '
+                         f'x2="{_num(sx(r.high))}" y2="{_num(mid)}" stroke="#1d232b" stroke-width="1.5"/>')
+            for end in (r.low, r.high):
+                parts.append(f'<line x1="{_num(sx(end))}" y1="{_num(mid - 4)}" x2="{_num(sx(end))}" '
+                             f'y2="{_num(mid + 4)}" stroke="#1d232b" stroke-width="1.5"/>')
+        parts.append(_text(label_width + plot + 8, mid + 4, shown(r) + (f"  {r.note}" if r.note else ""),
+                           cls="chart-value", size=10))
+    parts.append(tail)
+    return _svg(parts)

@@ -9,7 +9,11 @@ import time
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from app.core import audit
+from app.core.db import utcnow
+from app.jobs.models import Job
 from app.jobs.registry import JobContext, job_kind
 
 
@@ -107,10 +111,23 @@ def consistency_duplicates(ctx: JobContext) -> dict[str, Any]:
     return refresh_duplicates(ctx.db, project_id=_project_id(ctx))
 
 
-@job_kind("modeling.train", title="Training a model", max_attempts=2)
+def modeling_cancelled(db: Session, job: Job) -> None:
+    """A cancelled training job's run ends cancelled too (the job's own writes were rolled back)."""
+    from app.modeling.models import ModelRun, RunState
+
+    run = db.get(ModelRun, int(job.payload["run_id"]))
+    if run is not None and run.state in (RunState.queued, RunState.running):
+        run.state, run.error, run.finished_at = RunState.cancelled, "cancelled", utcnow()
+        run.metrics, run.artifact_key = {}, None
+
+
+@job_kind("modeling.train", title="Training a model", max_attempts=2, on_cancel=modeling_cancelled)
 def modeling_train(ctx: JobContext) -> dict[str, Any]:
     from app.modeling.service import train_run
+    from app.training.cancel import Cancelled
 
-    # No cancel hook on the job context yet: a run stops only when its worker does.
-    return train_run(ctx.db, storage=ctx.storage, run_id=int(ctx.payload["run_id"]), progress=ctx.progress,
-                     should_stop=None)
+    result = train_run(ctx.db, storage=ctx.storage, run_id=int(ctx.payload["run_id"]), progress=ctx.progress,
+                       should_stop=ctx.should_stop)
+    if result.get("state") == "cancelled":  # stopped between folds: the job ends cancelled, and so the run
+        raise Cancelled("stopped on request")
+    return result

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Update, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core.db import utcnow
@@ -41,16 +42,20 @@ class Lease:
     max_attempts: int
 
 
-def _update(db: Session, lease: Lease, **values: Any) -> bool:
-    """One fenced UPDATE of the leased job; False when the lease is no longer held."""
-    statement = (
+def _fenced(lease: Lease, **values: Any) -> Update:
+    """An UPDATE of the leased job that changes nothing once the lease is no longer held."""
+    return (
         update(Job)
         .where(Job.id == lease.job_id, Job.worker_id == lease.worker_id, Job.attempts == lease.attempt,
                Job.state == JobState.running)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    rowcount: int = db.execute(statement).rowcount  # type: ignore[attr-defined]
+
+
+def _update(db: Session, lease: Lease, **values: Any) -> bool:
+    """One fenced UPDATE of the leased job; False when the lease is no longer held."""
+    rowcount: int = db.execute(_fenced(lease, **values)).rowcount  # type: ignore[attr-defined]
     return rowcount == 1
 
 
@@ -84,14 +89,62 @@ def claim(db: Session, *, worker_id: str, kinds: list[str], now: datetime | None
                  max_attempts=row.max_attempts)
 
 
-def heartbeat(db: Session, lease: Lease) -> bool:
-    return _update(db, lease, heartbeat_at=utcnow())
+class Held(StrEnum):
+    """What a heartbeat or a checkpoint learnt about its lease."""
+
+    held = "held"
+    lost = "lost"  # declared dead and handed to someone else
+    cancel = "cancel"  # still ours, but a person asked to cancel the job
+
+    def __bool__(self) -> bool:
+        return self is not Held.lost
 
 
-def checkpoint(db: Session, lease: Lease, *, fraction: float, message: str) -> bool:
+def _touch(db: Session, lease: Lease, **values: Any) -> Held:
+    """A fenced UPDATE that also reads the job's cancel request in the same statement."""
+    row = db.execute(_fenced(lease, **values).returning(Job.cancel_requested_at)).first()
+    if row is None:
+        return Held.lost
+    return Held.held if row[0] is None else Held.cancel
+
+
+def heartbeat(db: Session, lease: Lease) -> Held:
+    return _touch(db, lease, heartbeat_at=utcnow())
+
+
+def checkpoint(db: Session, lease: Lease, *, fraction: float, message: str) -> Held:
     """Record progress (and a heartbeat) in the job's own transaction, which the caller commits."""
-    return _update(db, lease, progress=min(max(fraction, 0.0), 1.0), message=message[:2000],
-                   heartbeat_at=utcnow())
+    return _touch(db, lease, progress=min(max(fraction, 0.0), 1.0), message=message[:2000], heartbeat_at=utcnow())
+
+
+def cancelled(db: Session, lease: Lease) -> bool:
+    """End the running job as cancelled (a person asked; its work was dropped or stopped early)."""
+    now = utcnow()
+    return _update(db, lease, state=JobState.cancelled, heartbeat_at=now, finished_at=now, message="cancelled")
+
+
+def cancel_queued(db: Session, job_id: int) -> bool:
+    """A queued job ends at once; False when it is no longer queued (a worker took it meanwhile)."""
+    now = utcnow()
+    statement = (
+        update(Job)
+        .where(Job.id == job_id, Job.state == JobState.queued)
+        .values(state=JobState.cancelled, cancel_requested_at=now, finished_at=now, worker_id=None,
+                message="cancelled before it started")
+        .execution_options(synchronize_session=False)
+    )
+    return db.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+
+
+def request_cancel(db: Session, job_id: int) -> bool:
+    """Flag a running job: its worker stops it at its next progress report. False when not running."""
+    statement = (
+        update(Job)
+        .where(Job.id == job_id, Job.state == JobState.running)
+        .values(cancel_requested_at=func.coalesce(Job.cancel_requested_at, utcnow()))
+        .execution_options(synchronize_session=False)
+    )
+    return db.execute(statement).rowcount == 1  # type: ignore[attr-defined]
 
 
 def complete(db: Session, lease: Lease, result: dict[str, Any] | None) -> bool:
@@ -102,30 +155,53 @@ def complete(db: Session, lease: Lease, result: dict[str, Any] | None) -> bool:
 
 
 def fail(db: Session, lease: Lease, *, message: str, retry: bool) -> str | None:
-    """Queue the job again after a pause (attempts left and `retry`), else fail it; the new state."""
+    """Queue the job again after a pause (attempts left and `retry`, and nobody asked to cancel it),
+    else fail it; the new state, None when the lease was lost."""
     now = utcnow()
     if retry and lease.attempt < lease.max_attempts:
         pause = min(timedelta(seconds=5 * 2 ** (lease.attempt - 1)), MAX_BACKOFF)
-        held = _update(db, lease, state=JobState.queued, worker_id=None, run_after=now + pause,
-                       message=f"attempt {lease.attempt} failed, retrying: {message}"[:2000])
-        return JobState.queued if held else None
+        wanted = Job.cancel_requested_at.is_not(None)  # a person asked to stop it: no retry
+        retried = f"attempt {lease.attempt} failed, retrying: {message}"[:2000]
+        return db.scalar(_fenced(lease, state=case((wanted, JobState.cancelled), else_=JobState.queued),
+                                 worker_id=None, run_after=now + pause, finished_at=case((wanted, now), else_=None),
+                                 message=case((wanted, "cancelled"), else_=retried)).returning(Job.state))
     held = _update(db, lease, state=JobState.failed, finished_at=now, message=message[:2000])
     return JobState.failed if held else None
 
 
 def release(db: Session, lease: Lease) -> bool:
-    """Hand the job back untouched (a worker shutting down); the attempt does not count."""
-    return _update(db, lease, state=JobState.queued, worker_id=None, attempts=lease.attempt - 1,
-                   message="handed back by a stopping worker; waiting for another")
+    """Hand the job back untouched (a worker shutting down); the attempt does not count. A job a
+    person asked to cancel ends cancelled instead."""
+    wanted = Job.cancel_requested_at.is_not(None)
+    return _update(db, lease, state=case((wanted, JobState.cancelled), else_=JobState.queued), worker_id=None,
+                   attempts=lease.attempt - 1, finished_at=case((wanted, utcnow()), else_=None),
+                   message=case((wanted, "cancelled"), else_="handed back by a stopping worker; waiting for another"))
+
+
+def cancel_stale(db: Session, *, stale_after: timedelta, now: datetime | None = None) -> list[tuple[int, str]]:
+    """Dead workers' jobs that a person asked to cancel end cancelled (never run again): their
+    (id, kind)."""
+    now = now or utcnow()
+    ended = db.execute(
+        update(Job)
+        .where(Job.state == JobState.running, Job.heartbeat_at < now - stale_after,
+               Job.cancel_requested_at.is_not(None))
+        .values(state=JobState.cancelled, worker_id=None, finished_at=now, message="cancelled")
+        .returning(Job.id, Job.kind)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return [(row.id, row.kind) for row in ended]
 
 
 def requeue_stale(db: Session, *, stale_after: timedelta, now: datetime | None = None) -> tuple[int, int]:
-    """Jobs whose worker stopped heartbeating: queued again, or failed when out of attempts.
+    """Jobs whose worker stopped heartbeating: queued again, or failed when out of attempts (or
+    cancelled, when a person asked: see cancel_stale).
 
     Returns (requeued, failed). On Postgres a live worker's checkpoint holds the row lock, and the
     WHERE clause is re-checked after it commits with a fresh heartbeat, so a live job is never taken.
     """
     now = now or utcnow()
+    cancel_stale(db, stale_after=stale_after, now=now)
     stale = and_(Job.state == JobState.running, Job.heartbeat_at < now - stale_after)
     failed = db.execute(
         update(Job)

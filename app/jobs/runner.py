@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,9 +32,11 @@ from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import ConcordError, ConfigError
 from app.core.storage import Storage
 from app.jobs import queue
+from app.jobs.models import Job, JobState
 from app.jobs.queue import Lease
-from app.jobs.registry import JobContext, JobKind, load_kinds
+from app.jobs.registry import JobContext, JobKind, cancelled_job, load_kinds
 from app.jobs.service import JOB_ADDED
+from app.training.cancel import Cancelled
 
 log = logging.getLogger("concord.jobs")
 T = TypeVar("T")
@@ -52,6 +54,10 @@ class JobLost(BaseException):
 
 class JobInterrupted(BaseException):
     """The worker is stopping: hand the job back at this checkpoint."""
+
+
+class JobCancelled(BaseException):
+    """A person cancelled the job: drop the work uncommitted and end it `cancelled`."""
 
 
 def control_engine(url: str) -> Engine:
@@ -91,6 +97,7 @@ class Execution:
     def __init__(self, lease: Lease, kind: JobKind, worker: Worker) -> None:
         self.lease, self.kind, self.worker = lease, kind, worker
         self.lost = threading.Event()
+        self.cancel = threading.Event()  # a person asked to cancel; seen by a heartbeat or a checkpoint
         self.finished = threading.Event()
         self.last_checkpoint = time.monotonic()
         self.work: Session | None = None
@@ -98,19 +105,29 @@ class Execution:
     def progress(self, fraction: float, message: str) -> None:
         if self.lost.is_set():
             raise JobLost()
+        if self.cancel.is_set():
+            raise JobCancelled()
         if self.worker.interrupting():
             raise JobInterrupted()
         now = time.monotonic()
         if fraction < 1.0 and now - self.last_checkpoint < CHECKPOINT_SECONDS:
             return
         assert self.work is not None
-        if not queue.checkpoint(self.work, self.lease, fraction=fraction, message=message):
+        held = queue.checkpoint(self.work, self.lease, fraction=fraction, message=message)
+        if held is queue.Held.lost:
             raise JobLost()
+        if held is queue.Held.cancel:
+            self.cancel.set()
+            raise JobCancelled()
         self.work.commit()
         self.last_checkpoint = now
 
+    def should_stop(self) -> bool:
+        """For work between progress reports (training folds): True once the job is to end early."""
+        return self.cancel.is_set() or self.lost.is_set() or self.worker.interrupting()
+
     def run(self) -> str:
-        """Run the job to an outcome: done, queued (retry), failed, released or lost."""
+        """Run the job to an outcome: done, queued (retry), failed, cancelled, released or lost."""
         beat = threading.Thread(target=self._beat, name=f"heartbeat-{self.lease.job_id}", daemon=True)
         if self.worker.heartbeat_seconds is not None:
             beat.start()
@@ -127,9 +144,12 @@ class Execution:
         lease, worker = self.lease, self.worker
         ctx = JobContext(db=work, job_id=lease.job_id, project_id=lease.project_id, payload=lease.payload,
                          storage=worker.storage, settings=worker.settings, created_by_id=lease.created_by_id,
-                         progress=self.progress)
+                         progress=self.progress, should_stop=self.should_stop)
         try:
-            result = self.kind.run(ctx)
+            try:
+                result = self.kind.run(ctx)
+            except Cancelled:  # training code stopped because should_stop() said so: say why
+                raise self._stop_reason() from None
             json.dumps(result)  # a result that cannot be stored fails here, not at commit
             if not queue.complete(work, lease, result):
                 raise JobLost()
@@ -139,10 +159,13 @@ class Execution:
             work.rollback()
             log.warning("job %s: lease lost (declared dead meanwhile); work dropped", lease.job_id)
             return "lost"
+        except JobCancelled:
+            work.rollback()
+            return self._cancel(work)
         except JobInterrupted:
             work.rollback()
-            worker.control(lambda db: queue.release(db, lease))
-            return "released"
+            state = worker.control(self._release)
+            return "released" if state == JobState.queued else state
         except ConcordError as exc:  # a refusal (not found, invalid...) is final; 5xx (storage down) is not
             work.rollback()
             return self._fail(exc.message, retry=exc.status_code >= 500)
@@ -155,9 +178,42 @@ class Execution:
             log.exception("job %s (%s) failed", lease.job_id, lease.kind)
             return self._fail(f"{type(exc).__name__}: {exc}", retry=True)
 
+    def _stop_reason(self) -> BaseException:
+        if self.lost.is_set():
+            return JobLost()
+        if self.cancel.is_set():
+            return JobCancelled()
+        if self.worker.interrupting():
+            return JobInterrupted()
+        return RuntimeError("the work stopped early with nobody asking it to")
+
+    def _cancel(self, work: Session) -> str:
+        """A cancelled job's end, in its work session: the kind's own clean-up and the state together."""
+        if not queue.cancelled(work, self.lease):
+            work.rollback()
+            return "lost"
+        cancelled_job(work, self.kind, self.lease.job_id)
+        work.commit()
+        return "cancelled"
+
+    def _release(self, db: Session) -> str:
+        """Hand the job back (or end it cancelled, when a person asked); the state it is left in."""
+        if not queue.release(db, self.lease):
+            return "lost"
+        return self._ended(db)
+
     def _fail(self, message: str, *, retry: bool) -> str:
-        state = self.worker.control(lambda db: queue.fail(db, self.lease, message=message, retry=retry))
-        return state or "lost"
+        def step(db: Session) -> str:
+            return self._ended(db) if queue.fail(db, self.lease, message=message, retry=retry) else "lost"
+
+        return self.worker.control(step)
+
+    def _ended(self, db: Session) -> str:
+        """The job's state after a fenced write; runs the kind's clean-up when it ended cancelled."""
+        state = db.scalar(select(Job.state).where(Job.id == self.lease.job_id)) or "lost"
+        if state == JobState.cancelled:
+            cancelled_job(db, self.kind, self.lease.job_id)
+        return state
 
     def _beat(self) -> None:
         interval = self.worker.heartbeat_seconds or 1.0
@@ -168,7 +224,9 @@ class Execution:
                 level = logging.DEBUG if "locked" in str(exc) else logging.WARNING
                 log.log(level, "job %s: heartbeat failed (%s); next beat", self.lease.job_id, exc)
                 continue
-            if not alive:
+            if alive is queue.Held.cancel:
+                self.cancel.set()
+            elif alive is queue.Held.lost:
                 self.lost.set()
                 return
 
@@ -252,6 +310,12 @@ class Worker:
             return
         self.next_reap = now + max(self.settings.job_stale_seconds / 4, 0.5)
         stale_after = timedelta(seconds=self.settings.job_stale_seconds)
+
+        def cancel(db: Session) -> None:
+            for job_id, kind in queue.cancel_stale(db, stale_after=stale_after):
+                cancelled_job(db, self.kinds.get(kind) or load_kinds().get(kind), job_id)
+
+        self.control(cancel)
         requeued, failed = self.control(lambda db: queue.requeue_stale(db, stale_after=stale_after))
         if requeued or failed:
             log.warning("jobs of dead workers: %s queued again, %s failed", requeued, failed)

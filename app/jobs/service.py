@@ -14,11 +14,13 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role, User
-from app.core.errors import Invalid, NotFound
+from app.core import audit
+from app.core.errors import Conflict, Forbidden, Invalid, NotFound
+from app.jobs import queue
 from app.jobs.models import Job, JobState
-from app.jobs.registry import load_kinds, title_of
+from app.jobs.registry import cancelled_job, load_kinds, title_of
 
-FINISHED = (JobState.done, JobState.failed)
+FINISHED = (JobState.done, JobState.failed, JobState.cancelled)
 
 # Set after a transaction that enqueued a job commits: wakes this process's idle runners at once
 # (only a hint; every runner also polls the table, which is the truth).
@@ -51,6 +53,32 @@ def get_project_job(db: Session, *, project_id: int, job_id: int, user: User, ro
     job = db.scalar(select(Job).where(Job.id == job_id, Job.project_id == project_id))
     if job is None or not _may_see(job, user, role):
         raise NotFound("job not found")
+    return job
+
+
+def may_cancel(job: Job, user: User, role: Role) -> bool:
+    return role.rank >= Role.admin.rank or (job.created_by_id is not None and job.created_by_id == user.id)
+
+
+def cancel_job(db: Session, job: Job, *, user: User | None, role: Role | None = None) -> Job:
+    """Cancel a job: a queued one ends at once, a running one is flagged and its worker stops it at its
+    next progress report (its work is rolled back). `role` None: a site operator (the CLI).
+    Forbidden unless the caller started the job or is a project admin; Conflict once it has finished.
+    The caller commits."""
+    if role is not None and (user is None or not may_cancel(job, user, role)):
+        raise Forbidden("only whoever started the job, or a project admin, may cancel it")
+    if queue.cancel_queued(db, job.id):
+        cancelled_job(db, load_kinds().get(job.kind), job.id)
+        outcome = "cancelled"
+    elif queue.request_cancel(db, job.id):
+        outcome = "requested"
+    else:
+        db.refresh(job)
+        raise Conflict(f"the job has already ended ({job.state})", detail={"state": job.state})
+    audit.record(db, action="job.cancel", actor_id=user.id if user else None, project_id=job.project_id,
+                 object_type="job", object_id=job.id, data={"kind": job.kind, "outcome": outcome})
+    db.flush()
+    db.refresh(job)
     return job
 
 
@@ -90,6 +118,8 @@ class JobView:
     finished_at: str | None
     status_url: str  # the JSON endpoint the progress partial polls
     page_url: str
+    cancel_requested: bool = False  # a person asked to cancel it; a running job stops at its next report
+    cancel_url: str | None = None  # POST here to cancel (None once finished)
 
     @property
     def finished(self) -> bool:
@@ -107,6 +137,8 @@ def job_view(job: Job) -> JobView:
         message=job.message, result=job.result, result_url=_local_link(result_url), attempts=job.attempts,
         max_attempts=job.max_attempts, created_at=job.created_at.isoformat(), started_at=_iso(job.started_at),
         finished_at=_iso(job.finished_at), status_url=f"/api/v1{base}", page_url=base,
+        cancel_requested=job.cancel_requested_at is not None,
+        cancel_url=None if job.state in FINISHED else f"/api/v1{base}/cancel",
     )
 
 

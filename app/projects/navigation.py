@@ -31,6 +31,8 @@ SECTIONS = (
     Section("agreement", "Agreement", "/projects/{project_id}/agreement", Role.reviewer,
             "Alpha, kappas, confused class pairs, labeler quality"),
     Section("analysis", "Analysis", "/projects/{project_id}/analysis", Role.reviewer, "Slices, drift, label issues"),
+    Section("models", "Models", "/projects/{project_id}/models", Role.reviewer,
+            "Train on a frozen version, read its errors, compare runs"),
     Section("datasets", "Datasets", "/projects/{project_id}/datasets", Role.admin, "Freeze and export versions"),
     Section("upload", "Upload", "/projects/{project_id}/upload", Role.admin, "Add images"),
     Section("overlap", "Overlap", "/projects/{project_id}/overlap", Role.admin, "Labels per image, QA, gold"),

@@ -2,7 +2,7 @@
 // JSON until the job is done or failed, then fires "concord:job-finished" (detail: the job) on itself.
 (function () {
   "use strict";
-  const FINISHED = new Set(["done", "failed"]);
+  const FINISHED = new Set(["done", "failed", "cancelled"]);
   const POLL_MS = 1000;
 
   function render(el, job) {
@@ -28,6 +28,8 @@
       link.setAttribute("href", job.result_url);
       result.hidden = false;
     }
+    const cancel = document.querySelector(".job-cancel");
+    if (cancel && FINISHED.has(job.state)) cancel.hidden = true;
     const attempts = document.querySelector(".job-attempts");
     if (attempts) attempts.textContent = job.attempts + " of " + job.max_attempts;
   }

@@ -65,3 +65,30 @@ def test_a_result_link_must_stay_on_the_site(db: Session) -> None:
                        ("//evil.example/x", None), ("/\\evil.example", None), (42, None)]:
         job.result = {"url": url}
         assert service.job_view(job).result_url == shown
+
+
+def test_cancel_through_the_api_and_the_page(db: Session, client_for: Callable[[User], TestClient]) -> None:
+    project = make_project(db)
+    starter, reviewer = make_member(db, project, Role.inspector), make_member(db, project, Role.reviewer)
+    admin = make_member(db, project, Role.admin)
+    first = service.enqueue(db, kind="diagnostics.sleep", project_id=project.id, created_by=starter)
+    second = service.enqueue(db, kind="diagnostics.sleep", project_id=project.id, created_by=starter)
+    api = f"/api/v1/projects/{project.id}/jobs"
+
+    page = client_for(reviewer).get(f"/projects/{project.id}/jobs/{first.id}")
+    assert page.status_code == 200 and "Cancel the job" not in page.text  # reviewers see, may not cancel
+    refused = client_for(reviewer).post(f"{api}/{first.id}/cancel")
+    assert refused.status_code == 403 and client_for(reviewer).get(f"{api}/{first.id}").json()["state"] == "queued"
+
+    starter_client = client_for(starter)
+    page = starter_client.get(f"/projects/{project.id}/jobs/{first.id}")
+    assert "Cancel the job" in page.text and f'action="/projects/{project.id}/jobs/{first.id}/cancel"' in page.text
+    body = starter_client.post(f"{api}/{first.id}/cancel").json()
+    assert (body["state"], body["cancel_requested"], body["cancel_url"]) == ("cancelled", True, None)
+    assert starter_client.post(f"{api}/{first.id}/cancel").status_code == 409
+    assert "Cancel the job" not in starter_client.get(f"/projects/{project.id}/jobs/{first.id}").text
+
+    posted = client_for(admin).post(f"/projects/{project.id}/jobs/{second.id}/cancel", follow_redirects=False)
+    assert posted.status_code == 303 and posted.headers["location"] == f"/projects/{project.id}/jobs/{second.id}"
+    assert client_for(admin).get(f"{api}/{second.id}").json()["state"] == "cancelled"
+    assert client_for(admin).post(f"{api}/999999/cancel").status_code == 404

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 
 from app.auth.models import Role
 from app.auth.tokens import create_token
+from app.core.audit import AuditEvent
 from app.core.db import make_sessionmaker
 from app.jobs import service as jobs
 from app.jobs.models import Job, JobState
@@ -62,3 +63,39 @@ def test_sigterm_hands_the_running_job_back(fresh_engine: Engine, tmp_path: Path
     back = state(fresh_engine, job_id)
     assert (back.state, back.attempts, back.worker_id) == (JobState.queued, 0, None), worker.log()
     assert "handed back" in back.message
+
+
+def test_after_a_worker_kill_a_cancelled_job_ends_and_the_other_is_retried(fresh_engine: Engine,
+                                                                            tmp_path: Path) -> None:
+    tokens = {"cancel": uuid.uuid4().hex, "retry": uuid.uuid4().hex}
+    with make_sessionmaker(fresh_engine)() as db:
+        cancelled = jobs.enqueue(db, kind="diagnostics.sleep",
+                                 payload={"seconds": 120, "steps": 240, "token": tokens["cancel"]}).id
+        retried = jobs.enqueue(db, kind="diagnostics.sleep",
+                               payload={"seconds": 20, "steps": 200, "token": tokens["retry"]}).id
+        db.commit()
+    killed = [start_worker(fresh_engine, tmp_path / f"killed-{i}", name=f"killed-{i}") for i in range(2)]
+    try:
+        for job_id in (cancelled, retried):
+            wait_until(lambda job_id=job_id: state(fresh_engine, job_id).progress > 0, timeout=START_TIMEOUT,
+                       what=f"job {job_id} to start")
+    finally:
+        for worker in killed:
+            worker.kill()
+    assert state(fresh_engine, retried).state == JobState.running  # killed mid-way
+    with make_sessionmaker(fresh_engine)() as db:
+        flagged = jobs.cancel_job(db, db.get_one(Job, cancelled), user=None)
+        db.commit()
+        assert flagged.state == JobState.running  # its worker is gone: it ends when the job is reaped
+    survivor = start_worker(fresh_engine, tmp_path / "survivor", name="survivor")
+    try:
+        wait_until(lambda: state(fresh_engine, retried).state == JobState.done, timeout=START_TIMEOUT + 60,
+                   what="the killed job's retry")
+    finally:
+        survivor.kill()
+    ended, done = state(fresh_engine, cancelled), state(fresh_engine, retried)
+    assert (ended.state, ended.attempts) == (JobState.cancelled, 1), survivor.log()
+    assert (done.state, done.attempts) == (JobState.done, 2), survivor.log()
+    with make_sessionmaker(fresh_engine)() as db:
+        written = db.scalars(select(AuditEvent).where(AuditEvent.action == "jobs.diagnostic")).all()
+    assert [event.data["token"] for event in written] == [tokens["retry"]]

@@ -92,6 +92,9 @@ ROUTE_ROLES: dict[str, str] = {
     "GET /api/v1/projects/{project_id}/jobs": INSPECTOR,
     "GET /projects/{project_id}/jobs/{job_id}": INSPECTOR,
     "GET /projects/{project_id}/jobs": INSPECTOR,
+    # whoever started the job, or an admin (others who may see it get 403, the rest 404)
+    "POST /api/v1/projects/{project_id}/jobs/{job_id}/cancel": INSPECTOR,
+    "POST /projects/{project_id}/jobs/{job_id}/cancel": INSPECTOR,
     # ---- images / labeling (issue 4) ---------------------------------------------------------------------
     "GET /projects/{project_id}/images/{image_id}/file": INSPECTOR,
     "GET /projects/{project_id}/images/{image_id}/thumb": INSPECTOR,
@@ -185,6 +188,14 @@ ROUTE_ROLES: dict[str, str] = {
     "GET /api/v1/projects/{project_id}/models/runs": REVIEWER,
     "GET /api/v1/projects/{project_id}/models/runs/{run_id}": REVIEWER,
     "GET /api/v1/projects/{project_id}/models/runs/{run_id}/predictions.csv": REVIEWER,
+    # ---- model pages -------------------------------------------------------------------------------------
+    "GET /projects/{project_id}/models": REVIEWER,
+    "POST /projects/{project_id}/models": ADMIN,
+    "GET /projects/{project_id}/models/compare": REVIEWER,
+    "GET /projects/{project_id}/models/{run_id}": REVIEWER,
+    "POST /projects/{project_id}/models/{run_id}/send-to-review": REVIEWER,
+    "POST /projects/{project_id}/models/{run_id}/capture-requests": REVIEWER,
+    "POST /projects/{project_id}/models/capture-requests/{capture_id}/close": REVIEWER,
     # ---- models: compare, next steps, capture requests --------------------------------------------------
     "GET /api/v1/projects/{project_id}/models/compare": REVIEWER,
     "GET /api/v1/projects/{project_id}/models/runs/{run_id}/next-steps": REVIEWER,
@@ -192,6 +203,10 @@ ROUTE_ROLES: dict[str, str] = {
     "GET /api/v1/projects/{project_id}/models/capture-requests": REVIEWER,
     "POST /api/v1/projects/{project_id}/models/capture-requests": REVIEWER,
     "POST /api/v1/projects/{project_id}/models/capture-requests/{capture_id}/close": REVIEWER,
+    # ---- models: the model at the line (ops) -------------------------------------------------------------
+    "GET /api/v1/projects/{project_id}/models/runs/{run_id}/model.onnx": ADMIN,
+    "GET /api/v1/projects/{project_id}/models/runs/{run_id}/model.card.md": ADMIN,
+    "GET /api/v1/projects/{project_id}/models/runs/{run_id}/model.card.json": ADMIN,
 }
 
 # Optional: "METHOD /path" -> a body the route accepts (dict, or a function of the Fill context giving one).
