@@ -55,7 +55,12 @@ def _fenced(lease: Lease, **values: Any) -> Update:
 
 def _update(db: Session, lease: Lease, **values: Any) -> bool:
     """One fenced UPDATE of the leased job; False when the lease is no longer held."""
-    rowcount: int = db.execute(_fenced(lease, **values)).rowcount  # type: ignore[attr-defined]
+    return _changed_one(db, _fenced(lease, **values))
+
+
+def _changed_one(db: Session, statement: Update) -> bool:
+    """Run an UPDATE meant for one row; whether it changed that row."""
+    rowcount: int = db.execute(statement).rowcount  # type: ignore[attr-defined]
     return rowcount == 1
 
 
@@ -133,7 +138,7 @@ def cancel_queued(db: Session, job_id: int) -> bool:
                 message="cancelled before it started")
         .execution_options(synchronize_session=False)
     )
-    return db.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+    return _changed_one(db, statement)
 
 
 def request_cancel(db: Session, job_id: int) -> bool:
@@ -144,7 +149,7 @@ def request_cancel(db: Session, job_id: int) -> bool:
         .values(cancel_requested_at=func.coalesce(Job.cancel_requested_at, utcnow()))
         .execution_options(synchronize_session=False)
     )
-    return db.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+    return _changed_one(db, statement)
 
 
 def complete(db: Session, lease: Lease, result: dict[str, Any] | None) -> bool:

@@ -206,7 +206,8 @@ class Execution:
         def step(db: Session) -> str:
             return self._ended(db) if queue.fail(db, self.lease, message=message, retry=retry) else "lost"
 
-        return self.worker.control(step)
+        state: str = self.worker.control(step)
+        return state
 
     def _ended(self, db: Session) -> str:
         """The job's state after a fenced write; runs the kind's clean-up when it ended cancelled."""
