@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -32,27 +31,27 @@ class JobListPage:
 
 
 @router.get("/api/v1/projects/{project_id}/jobs/{job_id}", tags=["jobs"])
-def job_status(job_id: int, access: InspectorAccess, db: DbSession) -> dict[str, Any]:
+def job_status(job_id: int, access: InspectorAccess, db: DbSession) -> JobView:
     """A job's state, progress (0..1), message and result; 404 for a job the caller may not see."""
     job = service.get_project_job(db, project_id=access.project.id, job_id=job_id, user=access.user,
                                   role=access.role)
-    return service.job_view(job).as_json()
+    return service.job_view(job)
 
 
 @router.get("/api/v1/projects/{project_id}/jobs", tags=["jobs"])
-def job_list(access: InspectorAccess, db: DbSession) -> list[dict[str, Any]]:
+def job_list(access: InspectorAccess, db: DbSession) -> list[JobView]:
     """The project's 50 newest jobs (reviewers see all, others the ones they started)."""
     jobs = service.recent_jobs(db, project_id=access.project.id, user=access.user, role=access.role)
-    return [service.job_view(job).as_json() for job in jobs]
+    return [service.job_view(job) for job in jobs]
 
 
 @router.post("/api/v1/projects/{project_id}/jobs/{job_id}/cancel", tags=["jobs"])
-def cancel(job_id: int, access: InspectorAccess, db: DbSession) -> dict[str, Any]:
+def cancel(job_id: int, access: InspectorAccess, db: DbSession) -> JobView:
     """Cancel a job (whoever started it, or a project admin): a queued job ends at once (state
     cancelled), a running one gets `cancel_requested` and ends cancelled at its next progress report.
     409 once it has finished."""
     job = _cancel(db, job_id, access)
-    return service.job_view(job).as_json()
+    return service.job_view(job)
 
 
 @router.get("/projects/{project_id}/jobs/{job_id}", response_class=HTMLResponse)

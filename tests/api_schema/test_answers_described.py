@@ -6,11 +6,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-# Free-form by nature: the datasheet is a document of its own; job status answers are not typed yet.
+# Free-form by nature: a datasheet and a model card are documents of their own.
 FREE_FORM = {
     ("get", "/api/v1/projects/{project_id}/datasets/{version_id}/datasheet"),
-    ("get", "/api/v1/projects/{project_id}/jobs/{job_id}"),
-    ("get", "/api/v1/projects/{project_id}/jobs"),
+    ("get", "/api/v1/projects/{project_id}/models/runs/{run_id}/model.card.json"),
 }
 
 
