@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.consistency import groups, recompute
+from app.consistency import groups, recompute, voice
 from app.consistency.context import ProjectContext, latest_snapshot, load_context, load_estimates
 from app.consistency.judge import IMAGE_KINDS, ImageInput, Label, judge
 from app.consistency.models import Conflict, ConflictState
@@ -111,9 +111,10 @@ def image_inputs(db: Session, ctx: ProjectContext, images: Sequence[Image]
         xywh, box_codes = _boxes_in_codes(boxes or [], ctx)
         labels[image_id].append(Label(ann_id, labeler_id, code, xywh, box_codes))
         history[image_id].append((created_at, ctx.class_ids[code] if code is not None else None))
+    model = voice.predicted_codes(db, ctx, ids)
     inputs = {image.id: ImageInput(image_id=image.id, labels=labels[image.id], labels_wanted=image.labels_wanted,
                                    gold_code=ctx.code(image.gold_label_class_id) if image.is_gold else None,
-                                   gold_boxes=list(image.gold_boxes or []))
+                                   gold_boxes=list(image.gold_boxes or []), model_code=model.get(image.id))
               for image in images}
     return inputs, history
 
@@ -181,6 +182,16 @@ def recompute_project(db: Session, *, project_id: int, progress: Progress | None
     the groups depend on the images, not on the labels."""
     return recompute.run(db, project_id=project_id, progress=progress, store_verdicts=store_verdicts,
                          image_inputs=image_inputs, duplicates=duplicates)
+
+
+def set_model_voice(db: Session, *, project: Project, run: Any, created_by: Any = None) -> Any:
+    """Make a finished run of the project one more voice in consensus, or none (`run` None), and
+    recompute: queued as a job when workers are available (returns it), else run now (returns None)."""
+    voice.set_voice(db, project, run)
+    job = schedule_recompute(db, project_id=project.id, created_by=created_by, duplicates=False)
+    if job is None:
+        recompute_project(db, project_id=project.id, duplicates=False)
+    return job
 
 
 # --- the background trigger -------------------------------------------------------------------------
