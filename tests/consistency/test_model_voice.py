@@ -3,14 +3,23 @@ reviewer's decision, and it is off until an admin chooses a run."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from sqlalchemy import select
+from bs4 import BeautifulSoup
+from fastapi import FastAPI
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from app.auth.models import Role
+from app.cli import root
 from app.consistency import service, voice
 from app.consistency.models import AgreementSnapshot, Conflict, ImageConsensus, LabelerQuality
 from app.core.errors import Invalid
-from app.modeling.models import RunState
+from app.jobs.models import Job
+from app.jobs.runner import run_queued
+from app.modeling.models import RunPrediction, RunState
 from app.review.models import FinalLabel
 from tests.factories import class_named, make_annotation, make_final_label, make_image, make_member, make_project
 from tests.modeling.rows import make_run, make_version
@@ -20,10 +29,14 @@ CYCLE = ("ok", "scratch", "dent", "pit")
 
 @pytest.fixture
 def case(db):
+    return build(db)
+
+
+def build(db, name=None):
     """Three labelers; c is often wrong where a and b agree. On the four `split` images only a (says
     dent) and c (says pit) answered: the people alone side with a, the more reliable one. A run that
     is right everywhere, and says pit there."""
-    project = make_project(db, labels_per_image=2)
+    project = make_project(db, name=name, labels_per_image=2)
     a, b, c = (make_member(db, project, Role.inspector) for _ in range(3))
     cls = {name: class_named(db, project, name) for name in CYCLE}
     truth: dict[int, str] = {}
@@ -97,8 +110,6 @@ def test_the_voice_flips_the_split_images_and_leaves_people_alone(case):
 
 
 def make_run_prediction(db, run, image, label_class):
-    from app.modeling.models import RunPrediction
-
     db.add(RunPrediction(run_id=run.id, image_id=image.id, split="test", out_of_fold=False, fold=None,
                          label_class_id=None, predicted_class_id=label_class.id, confidence=0.9,
                          probabilities=[]))
@@ -127,3 +138,62 @@ def test_only_a_finished_run_of_the_project_is_a_voice(case, db):
     with pytest.raises(Invalid):
         service.set_model_voice(db, project=other, run=run)
     assert voice.voice_run_id(other) is None
+
+
+def test_the_api_chooses_a_run_and_queues_the_recompute(case, client_for, app: FastAPI):
+    db, project, _, cls, split, run = case
+    admin, reviewer = make_member(db, project, Role.admin), make_member(db, project, Role.reviewer)
+    url = f"/api/v1/projects/{project.id}/model-voice"
+    assert client_for(reviewer).get(url).json()["run_id"] is None
+    assert client_for(reviewer).put(url, json={"run_id": run.id}).status_code == 403
+    assert client_for(admin).put(url, json={"run_id": 0}).status_code == 422
+    assert client_for(admin).put(url, json={"run": run.id}).status_code == 422
+    other = build(db)[5]
+    assert client_for(admin).put(url, json={"run_id": other.id}).status_code == 404
+    db.expire_all()
+    assert voice.voice_run_id(project) is None
+    answer = client_for(admin).put(url, json={"run_id": run.id})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["run_id"] == run.id and body["queued"]
+    assert db.get(Job, body["job_id"]).kind == service.JOB_KIND
+    assert run_queued(db, storage=app.state.storage, settings=app.state.settings, kinds=[service.JOB_KIND]) == 1
+    assert {consensus(db, image) for image in split} == {cls["pit"].id}
+    off = client_for(admin).put(url, json={"run_id": None}).json()
+    assert off["run_id"] is None and off["queued"]
+
+
+def test_the_run_page_button_turns_the_voice_on_and_off(case, client_for):
+    db, project, _, _, _, run = case
+    admin, reviewer = make_member(db, project, Role.admin), make_member(db, project, Role.reviewer)
+    page_url = f"/projects/{project.id}/models/{run.id}"
+    assert BeautifulSoup(client_for(reviewer).get(page_url).text, "html.parser").select_one("form.voice-form") is None
+    form = BeautifulSoup(client_for(admin).get(page_url).text, "html.parser").select_one("form.voice-form")
+    assert form["action"] == f"{page_url}/voice" and form.select_one("input[name=on]")["value"] == "true"
+    posted = client_for(admin).post(form["action"], data={"on": "true"}, follow_redirects=False)
+    assert posted.status_code == 303
+    db.expire_all()
+    assert voice.voice_run_id(project) == run.id
+    page = BeautifulSoup(client_for(admin).get(page_url).text, "html.parser")
+    assert "is a voice in consensus" in page.select_one(".voice-state").get_text()
+    assert client_for(admin).post(form["action"], data={"on": "false"}, follow_redirects=False).status_code == 303
+    db.expire_all()
+    assert voice.voice_run_id(project) is None
+
+
+def test_cli_model_voice(cli_env: Engine):
+    with Session(cli_env, expire_on_commit=False) as db:
+        _, project, _, _, _, run = build(db, name="voice-cli")
+        db.commit()
+    invoke = CliRunner().invoke
+    assert invoke(root, ["model", "voice", "voice-cli"]).exit_code == 2
+    assert invoke(root, ["model", "voice", "voice-cli", "9"]).exit_code == 1
+    done = invoke(root, ["model", "voice", "voice-cli", str(run.number)], catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["run_id"] == run.id
+    with Session(cli_env) as db:
+        assert voice.voice_run_id(db.get(type(project), project.id)) == run.id
+    off = invoke(root, ["model", "voice", "voice-cli", "--off"], catch_exceptions=False)
+    assert off.exit_code == 0 and json.loads(off.stdout)["run_id"] is None
+    with Session(cli_env) as db:
+        assert voice.voice_run_id(db.get(type(project), project.id)) is None
