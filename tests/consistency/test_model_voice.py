@@ -197,3 +197,13 @@ def test_cli_model_voice(cli_env: Engine):
     assert off.exit_code == 0 and json.loads(off.stdout)["run_id"] is None
     with Session(cli_env) as db:
         assert voice.voice_run_id(db.get(type(project), project.id)) is None
+
+
+def test_choosing_while_a_recompute_runs_queues_another(case, app: FastAPI):
+    db, project, _, _, _, run = case
+    running = service.schedule_recompute(db, project_id=project.id)
+    running.state = "running"  # it read the project's settings before the choice
+    db.flush()
+    job = service.set_model_voice(db, project=project, run=run)
+    assert job is not None and job.id != running.id and job.state == "queued"
+    assert service.set_model_voice(db, project=project, run=None).id == job.id  # one waiting job is enough
