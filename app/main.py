@@ -12,6 +12,7 @@ from app.auth import views as auth_views
 from app.auth.deps import guard
 from app.consistency import api as consistency_api
 from app.consistency import views as consistency_views
+from app.consistency import voice_api as consistency_voice_api
 from app.core import docs, handlers, health, openapi
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
@@ -72,6 +73,7 @@ ROUTERS = [
     analysis_api.router,
     consistency_views.router,
     consistency_api.router,
+    consistency_voice_api.router,
     modeling_api.router,
     modeling_views.router,
     modeling_compare_api.router,

@@ -13,6 +13,7 @@ from app.cli import imports as imports_cli
 from app.cli import model as model_cli
 from app.cli import model_compare as model_compare_cli
 from app.cli import model_line as model_line_cli
+from app.cli import model_voice as model_voice_cli
 from app.cli import review as review_cli
 from app.cli import storage as storage_cli
 from app.cli import tokens as tokens_cli
@@ -29,7 +30,7 @@ root = typer.Typer(
 # Every command module of the product, in one list.
 COMMAND_MODULES = [database, server, users, projects, demo, storage_cli, worker_cli, review_cli, datasets_cli,
                    export_cli, imports_cli, analysis_cli, tokens_cli, consistency_cli, backup_cli,
-                   model_cli, model_compare_cli, model_line_cli]
+                   model_cli, model_compare_cli, model_line_cli, model_voice_cli]
 for module in COMMAND_MODULES:
     module.register(root)
 

@@ -21,6 +21,7 @@ from app.projects.taxonomy import class_mapping
 
 DEFAULT_MATCH_IOU = 0.3
 DEFAULT_TOLERANCE_PX = 2.0
+VOICE_SETTING = "model_voice_run_id"  # a model run that joins consensus as one more voice (voice.py)
 
 
 @dataclass
@@ -33,6 +34,7 @@ class ProjectContext:
     priors: np.ndarray | None = None  # Dawid-Skene class priors of the last global run (by code)
     confusion: dict[int, np.ndarray] = field(default_factory=dict)  # labeler id -> (K, K), same codes
     mean_confusion: np.ndarray | None = None  # for a labeler the last run did not know
+    voice_confusion: np.ndarray | None = None  # the model voice's, when the last run had the same voice
 
     def __post_init__(self) -> None:
         self._code = {cid: k for k, cid in enumerate(self.class_ids)}
@@ -87,6 +89,9 @@ def load_estimates(db: Session, ctx: ProjectContext, labeler_ids: Iterable[int])
         return
     ctx.priors = np.asarray(ds["priors"], dtype=float)
     ctx.mean_confusion = np.asarray(ds["mean_confusion"], dtype=float) if ds.get("mean_confusion") else None
+    voice = ds.get("voice")
+    if isinstance(voice, dict) and voice.get("run_id") == (ctx.project.settings or {}).get(VOICE_SETTING):
+        ctx.voice_confusion = np.asarray(voice["confusion"], dtype=float)
     wanted = sorted(set(labeler_ids))
     if not wanted:
         return

@@ -42,6 +42,7 @@ class ImageInput:
     labels_wanted: int = 1
     gold_code: int | None = None  # the known class of a gold image
     gold_boxes: list[dict[str, Any]] = field(default_factory=list)
+    model_code: int | None = None  # the model voice's class for this image (see voice.py), if on
 
 
 @dataclass
@@ -64,7 +65,7 @@ def judge(image: ImageInput, ctx: ProjectContext, posterior: np.ndarray | None =
     if not voted:
         post = np.zeros(k)
     elif posterior is None:
-        post, method = _incremental_posterior(voted, ctx, counts[0])
+        post, method = _incremental_posterior(voted, ctx, counts[0], image.model_code)
     else:
         post = np.asarray(posterior, dtype=float)
     consensus_code = int(np.argmax(post)) if voted else None
@@ -94,12 +95,17 @@ def _cid(ctx: ProjectContext, code: int | None) -> int | None:
     return ctx.class_ids[int(code)] if code is not None and code >= 0 else None
 
 
-def _incremental_posterior(voted: list[Label], ctx: ProjectContext, counts: np.ndarray) -> tuple[np.ndarray, str]:
+def _incremental_posterior(voted: list[Label], ctx: ProjectContext, counts: np.ndarray,
+                           model_code: int | None = None) -> tuple[np.ndarray, str]:
     if ctx.priors is None or ctx.mean_confusion is None:
         return counts / counts.sum(), "majority"
     labelers = np.array([lab.labeler_id for lab in voted])
-    stacked = np.stack([ctx.confusion.get(int(u), ctx.mean_confusion) for u in labelers])
-    post = item_posterior(np.arange(len(voted)), np.array([lab.code for lab in voted]), confusion=stacked,
+    matrices = [ctx.confusion.get(int(u), ctx.mean_confusion) for u in labelers]
+    answers = [lab.code for lab in voted]
+    if model_code is not None and ctx.voice_confusion is not None:
+        matrices.append(ctx.voice_confusion)
+        answers.append(model_code)
+    post = item_posterior(np.arange(len(answers)), np.array(answers), confusion=np.stack(matrices),
                           priors=ctx.priors)
     return post, "dawid_skene"
 

@@ -25,7 +25,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.consistency import groups, metrics
+from app.consistency import groups, metrics, voice
 from app.consistency.context import ProjectContext, load_context
 from app.consistency.dawid_skene import DawidSkeneResult, dawid_skene
 from app.consistency.gold import gold_accuracy
@@ -95,7 +95,7 @@ def run(db: Session, *, project_id: int, progress: Callable[[float, str], None] 
     t = labels.triples
     clock.lap("read labels")
     report(0.05, f"fitting Dawid-Skene on {t.n_labels:,} labels")
-    ds = dawid_skene(t) if t.n_labels else None
+    ds, model = _fit(db, ctx, labels)
     if ds is not None:
         _attach_estimates(ctx, ds, labels)
     figures = _figures(t, ds)
@@ -110,6 +110,8 @@ def run(db: Session, *, project_id: int, progress: Callable[[float, str], None] 
     db.flush()
     clock.lap("duplicates")
     summary = _summary(db, ctx, labels, ds, figures, box_alpha, found)
+    if summary["ds"] is not None and model is not None:
+        summary["ds"]["voice"] = model
     summary["seconds"] = round(sum(clock.laps.values()), 3)  # paces the next label-triggered run
     db.add(AgreementSnapshot(project_id=project_id, alpha=_finite(figures["alpha"]),
                              fleiss_kappa=figures["fleiss"].kappa, box_alpha=_finite(box_alpha),
@@ -135,6 +137,21 @@ class _Clock:
 
 def _finite(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
+
+
+def _fit(db: Session, ctx: ProjectContext, labels: Labels) -> tuple[DawidSkeneResult | None, dict[str, Any] | None]:
+    """Dawid–Skene over the people's labels, and the model voice's answers when the project has one
+    (then also the voice's run, answers and confusion for the incremental path)."""
+    t = labels.triples
+    if not t.n_labels:
+        return None, None
+    run_id = voice.voice_run_id(ctx.project)
+    with read_only_session(db) as reader:
+        codes = voice.predicted_codes(reader, ctx, labels.image_ids.tolist()) if run_id is not None else {}
+    if not codes:
+        return dawid_skene(t), None
+    ds, confusion, answers = voice.fit_with_voice(t, labels.image_ids, codes)
+    return ds, {"run_id": run_id, "answers": answers, "confusion": np.round(confusion, 6).tolist()}
 
 
 def _attach_estimates(ctx: ProjectContext, ds: DawidSkeneResult, labels: Labels) -> None:

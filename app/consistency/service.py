@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.consistency import groups, recompute
+from app.consistency import groups, recompute, voice
 from app.consistency.context import ProjectContext, latest_snapshot, load_context, load_estimates
 from app.consistency.judge import IMAGE_KINDS, ImageInput, Label, judge
 from app.consistency.models import Conflict, ConflictState
@@ -111,9 +111,10 @@ def image_inputs(db: Session, ctx: ProjectContext, images: Sequence[Image]
         xywh, box_codes = _boxes_in_codes(boxes or [], ctx)
         labels[image_id].append(Label(ann_id, labeler_id, code, xywh, box_codes))
         history[image_id].append((created_at, ctx.class_ids[code] if code is not None else None))
+    model = voice.predicted_codes(db, ctx, ids)
     inputs = {image.id: ImageInput(image_id=image.id, labels=labels[image.id], labels_wanted=image.labels_wanted,
                                    gold_code=ctx.code(image.gold_label_class_id) if image.is_gold else None,
-                                   gold_boxes=list(image.gold_boxes or []))
+                                   gold_boxes=list(image.gold_boxes or []), model_code=model.get(image.id))
               for image in images}
     return inputs, history
 
@@ -183,6 +184,17 @@ def recompute_project(db: Session, *, project_id: int, progress: Progress | None
                          image_inputs=image_inputs, duplicates=duplicates)
 
 
+def set_model_voice(db: Session, *, project: Project, run: Any, created_by: Any = None) -> Any:
+    """Make a finished run of the project one more voice in consensus, or none (`run` None), and
+    recompute: queued as a job when workers are available (returns it), else run now (returns None)."""
+    voice.set_voice(db, project, run)
+    job = schedule_recompute(db, project_id=project.id, created_by=created_by, duplicates=False,
+                             settings_changed=True)
+    if job is None:
+        recompute_project(db, project_id=project.id, duplicates=False)
+    return job
+
+
 # --- the background trigger -------------------------------------------------------------------------
 
 def labels_since_last_run(db: Session, *, project_id: int) -> int:
@@ -210,10 +222,12 @@ def recompute_due(db: Session, *, project_id: int) -> bool:
     return labels_since_last_run(db, project_id=project_id) >= every
 
 
-def schedule_recompute(db: Session, *, project_id: int, created_by: Any = None, duplicates: bool = True) -> Any:
+def schedule_recompute(db: Session, *, project_id: int, created_by: Any = None, duplicates: bool = True,
+                       settings_changed: bool = False) -> Any:
     """Queue a global recompute unless one is already queued or running; returns the job (or None
     when the job kind is not available). `duplicates`: search the near-duplicate groups again too
-    (a person asking for a recompute gets everything; the label-triggered run does not need it)."""
+    (a person asking for a recompute gets everything; the label-triggered run does not need it).
+    `settings_changed`: a running one does not count (it read the project's settings before)."""
     from app.jobs import service as jobs
     from app.jobs.models import Job, JobState
     from app.jobs.registry import load_kinds
@@ -221,7 +235,8 @@ def schedule_recompute(db: Session, *, project_id: int, created_by: Any = None, 
     if JOB_KIND not in load_kinds():
         return None
     waiting = db.scalar(select(Job).where(Job.project_id == project_id, Job.kind == JOB_KIND,
-                                          Job.state.in_([JobState.queued, JobState.running])).limit(1))
+                                          Job.state.in_([JobState.queued] if settings_changed
+                                                        else [JobState.queued, JobState.running])).limit(1))
     if waiting is not None:
         if duplicates and waiting.state == JobState.queued and not waiting.payload.get("duplicates", True):
             waiting.payload = {**waiting.payload, "duplicates": True}

@@ -127,6 +127,9 @@ ROUTE_ROLES: dict[str, str] = {
     "GET /api/v1/projects/{project_id}/labelers/quality": REVIEWER,
     "GET /api/v1/projects/{project_id}/images/{image_id}/consensus": REVIEWER,
     "GET /api/v1/projects/{project_id}/images/{image_id}/conflicts": REVIEWER,
+    "GET /api/v1/projects/{project_id}/model-voice": REVIEWER,
+    "PUT /api/v1/projects/{project_id}/model-voice": ADMIN,
+    "POST /projects/{project_id}/models/{run_id}/voice": ADMIN,
     # ---- review (issue 6) --------------------------------------------------------------------------------
     "GET /projects/{project_id}/review": REVIEWER,
     "GET /projects/{project_id}/review/conflicts/{conflict_id}": REVIEWER,
