@@ -11,13 +11,13 @@ from app.core.db import DbSession, read_only_session
 from app.core.storage import StorageDep
 from app.datasets.downloads import content_disposition
 from app.modeling import backbones, predictions_csv, service
-from app.modeling.schemas import BackboneOut, RunIn, RunOut
+from app.modeling.schemas import BackboneOut, RecipeOut, RunIn, RunOut
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}/models", tags=["models"])
 
 
-@router.get("/recipes")
-def recipes(access: ReviewerAccess) -> list[dict[str, Any]]:
+@router.get("/recipes", response_model=list[RecipeOut])
+def recipes(access: ReviewerAccess) -> Any:
     """The recipes a run can use, the default first, with what identifies each (name, version,
     parameters, library versions, feature_key) and whether it needs an uploaded backbone."""
     return service.recipes_list()

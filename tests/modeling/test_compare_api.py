@@ -1,8 +1,11 @@
 """The compare, next-steps, send-to-review and capture-request API: roles, answers, bad input storing nothing."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -10,6 +13,8 @@ from sqlalchemy.orm import Session
 from app.analysis.models import ModelPrediction
 from app.auth.models import Role, User
 from app.consistency.models import Conflict, ConflictKind
+from app.modeling import capture
+from app.modeling.analysis import comparison_json, run_next_steps
 from app.modeling.models import CaptureRequest
 from tests.factories import class_named, make_final_label, make_member, make_project
 from tests.modeling.rows import RELABELED, two_runs
@@ -86,3 +91,35 @@ def test_capture_requests_are_created_listed_and_closed(db: Session, client_for:
     assert outsider.post(f"{base}/{made.json()['id']}/close").status_code == 404
     inspector = client_for(make_member(db, project, Role.inspector, password=None))
     assert inspector.post(base, json={"slice": {"line": "L1"}}).status_code == 403
+
+
+def as_json(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def iv(value: float) -> dict[str, float | None]:
+    return {"value": value, "low": None, "high": None}
+
+
+def test_the_response_models_keep_every_answer_as_the_domain_gives_it(db: Session, app: FastAPI,
+                                                                        client_for: Clients) -> None:
+    """The response models name the fields; they neither drop a key nor add one (an action without a body)."""
+    p = two_runs(db)
+    pit = next(c for c in p.classes if c.name == "pit")
+    p.b.metrics = {"out_of_fold": {"n": 40, "accuracy": iv(0.9), "per_class": [
+        {"class_id": pit.id, "name": "pit", "f1": iv(0.5), "recall": iv(0.4), "precision": iv(0.6), "support": 12}]},
+        "slices": [{"dimension": "line", "value": "L3", "n": 20, "accuracy": iv(0.7), "source": "out_of_fold"}]}
+    db.flush()
+    base = f"/api/v1/projects/{p.project.id}/models"
+    reviewer = client_for(make_member(db, p.project, Role.reviewer, password=None))
+    compared = reviewer.get(f"{base}/compare", params={"a": p.a.id, "b": p.b.id})
+    assert compared.status_code == 200, compared.text
+    expected = comparison_json(db, storage=app.state.storage, project_id=p.project.id, a_id=p.a.id, b_id=p.b.id)
+    assert compared.json() == as_json(expected) and expected["attribution"]["classes"]
+    steps = reviewer.get(f"{base}/runs/{p.b.id}/next-steps").json()
+    assert steps == as_json(run_next_steps(db, p.project.id, p.b.id))
+    assert "body" not in steps["actions"][0] and "page" in steps["classes"][0]["actions"][1]
+    made = reviewer.post(f"{base}/capture-requests", json={"slice": {"line": "L3"}, "run_id": p.b.id})
+    request = db.get(CaptureRequest, made.json()["id"])
+    assert request is not None and made.json() == capture.as_dict(request, None)
+    assert reviewer.get(f"{base}/capture-requests").json() == [made.json()]
