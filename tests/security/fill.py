@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.analysis.models import ModelPrediction
@@ -169,10 +170,23 @@ class Fill:
         return self.once("final", lambda: FinalLabel(image_id=self.image().id, label_class_id=self.label_class().id,
                                                      source=FinalLabelSource.consensus, boxes=[]))
 
+    def _next_number(self, column: Any) -> int:
+        """The project's next version or run number (several fills may share one project)."""
+        table = column.class_
+        return int(self.db.scalar(select(func.max(column)).where(table.project_id == self.project.id)) or 0) + 1
+
     def version(self) -> DatasetVersion:
-        n = next(_counter)
-        return self.once("version", lambda: DatasetVersion(project_id=self.project.id, number=n, name=f"v{n}",
-                                                           content_hash="0" * 64, counts={}))
+        def make() -> DatasetVersion:
+            n = self._next_number(DatasetVersion.number)
+            return DatasetVersion(project_id=self.project.id, number=n, name=f"v{n}", content_hash="0" * 64, counts={})
+        return self.once("version", make)
+
+    def run(self) -> ModelRun:
+        def make() -> ModelRun:
+            version_id = self.version().id
+            return ModelRun(project_id=self.project.id, number=self._next_number(ModelRun.number),
+                            version_id=version_id, recipe="filterbank", state="done")
+        return self.once("run", make)
 
     def export(self) -> DatasetExport:
         def make() -> DatasetExport:
@@ -215,8 +229,7 @@ FILLERS: dict[str, Callable[[Fill], Any]] = {
     "snapshot_id": lambda f: f.once("snapshot", lambda: AgreementSnapshot(project_id=f.project.id)).id,
     "prediction_id": lambda f: f.once("prediction", lambda: ModelPrediction(
         project_id=f.project.id, image_id=f.image().id, model_name="m", probabilities={})).id,
-    "run_id": lambda f: f.once("run", lambda: ModelRun(project_id=f.project.id, number=1, version_id=f.version().id,
-                                                       recipe="filterbank", state="done")).id,
+    "run_id": lambda f: f.run().id,
     "capture_id": lambda f: f.once("capture", lambda: CaptureRequest(project_id=f.project.id, slice={"line": "L1"})).id,
     "asset": lambda f: "swagger-ui.css",  # GET /docs/assets/{asset}
     "example_id": lambda f: f.once("example", lambda: ClassExample(
