@@ -232,6 +232,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     "POST /admin/users/{user_id}/active": {"active": "false"},
     # models: capture requests
     "POST /api/v1/projects/{project_id}/models/capture-requests": {"slice": {"line": "L1"}, "wanted": 10},
+    "POST /projects/{project_id}/models/{run_id}/voice": {"on": "false"},
     # datasets (issue 7)
     "POST /projects/{project_id}/datasets": {"name": "matrix", "exclude_ambiguous": "1", "train": "0.8", "val": "0.1",
                                              "test": "0.1"},
