@@ -1,4 +1,4 @@
-"""Labeling-loop throughput with one and with two app processes on one Postgres (issue 10).
+"""Labeling-loop throughput with one and with two app processes on one Postgres.
 
 Each run seeds a fresh single-label project, starts N uvicorn app processes (separate data dirs, one
 secret key, as on separate machines), and lets L labelers (threads, Bearer tokens) loop

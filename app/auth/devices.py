@@ -1,7 +1,7 @@
 """Known devices: a browser that has logged in to an account carries a signed cookie naming that account
 and a random device id (itsdangerous, a salt of its own, a year's life; sent only to /login).
 
-Lockout cannot be used to lock a person out (finding 8 of issue 16): while wrong guesses from elsewhere
+Lockout cannot be used to lock a person out: while wrong guesses from elsewhere
 have the account (or an address) throttled, a try from one of the account's known devices is counted
 on that device's own key instead (app.auth.throttle), so its owner still logs in from the browsers they
 use. Anyone else, a new browser of the owner's included, meets the account and address throttles. The

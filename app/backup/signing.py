@@ -1,5 +1,5 @@
-"""Backups are signed by the instance that made them, and a restore trusts only signatures it can check
-(finding 11 of issue 16): a checksum proves an archive whole, not who made it, and an archive re-sealed
+"""Backups are signed by the instance that made them, and a restore trusts only signatures it can check:
+a checksum proves an archive whole, not who made it, and an archive re-sealed
 by someone else would restore whatever accounts and password hashes they put in it.
 
 The manifest (which holds the SHA-256 of SHA256SUMS, which holds the SHA-256 of every other member, so

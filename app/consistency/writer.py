@@ -2,7 +2,8 @@
 
 Conflict lifecycle, per (image, kind) — one row, reused, so history and resolutions stay attached:
 - wanted and absent -> a new `open` row; wanted and `open` -> severity and details refreshed;
-- `returned` (sent back to labelers) -> refreshed, and `open` again once no relabel is pending;
+- `returned` (sent back to labelers) -> refreshed, and `open` again once no relabel is pending (or
+  back to its decision's state, as below, when it was decided and no newer label disagrees);
 - `closed` -> `open` again (the disagreement came back);
 - `resolved` / `ambiguous` -> left alone, unless a label newer than the decision disagrees with it
   (review.service.agrees_with_decision is False; an ambiguous decision agrees with nothing) -> `open`;
@@ -126,7 +127,8 @@ def sync_conflicts(db: Session, *, project_id: int, subject: dict[str, Any], sub
         state = row.state
         if state in (ConflictState.resolved, ConflictState.ambiguous) and not reopen(row):
             continue
-        if state == ConflictState.open and restore is not None and (decided := restore(row)) is not None:
+        settling = state == ConflictState.open or (state == ConflictState.returned and not waiting)
+        if settling and restore is not None and (decided := restore(row)) is not None:
             row.state, row.resolved_at = decided
             changes["restored"] += 1
             continue

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     secure_cookies: bool = False  # set true when served over https
     login_max_failures: int = Field(default=10, ge=1)  # per account or address, per window
     login_window_minutes: int = Field(default=15, ge=1)
-    # API tokens: each expires after the days chosen at creation, at most this many (finding 1 of issue 16)
+    # API tokens: each expires after the days chosen at creation, at most this many
     token_max_days: int = Field(default=90, ge=1, le=3650)
 
     # Limits on what people send us

@@ -1,5 +1,5 @@
 """/docs: the API explorer (Swagger UI), its files served from the installed `swagger-ui-bundle-v2`
-package: no CDN and no outside origin in the CSP (plants have no internet; finding 7 of issue 16).
+package: no CDN and no outside origin in the CSP (plants have no internet).
 
 Only the two files the page loads are served, from the package's directory; the explorer is started
 by /static/js/swagger-init.js (the CSP forbids inline script).

@@ -4,7 +4,7 @@ The message rides in the query string inside a token signed with itsdangerous (a
 under the app's secret key and a salt of its own) that binds it to the user it was made for (0 before
 login), the path it was made for, and a short life (MAX_AGE_SECONDS). A link made by someone else,
 opened by another user, on another page, or later, shows nothing: the app's words cannot be carried
-to another person's screen (finding 3 of issue 16). Messages are the app's own sentences, ids and
+to another person's screen. Messages are the app's own sentences, ids and
 numbers, and names already stored: never what the request itself typed (a refusal that must repeat
 the input is rendered on the form's own response instead).
 """

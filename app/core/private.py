@@ -1,6 +1,6 @@
 """Files and folders only their owner may read: the data directory, the media root and the SQLite
 database (it holds password and token hashes), as media, exports, backups and the secret key already
-are (finding 9 of issue 16). Created owner-only (0700 folders, 0600 files); an existing SQLite file
+are. Created owner-only (0700 folders, 0600 files); an existing SQLite file
 that others can read, and that belongs to us, is tightened at start-up, with its WAL and shared-memory
 files (SQLite gives those the database file's permissions when it creates them).
 """

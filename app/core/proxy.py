@@ -6,7 +6,7 @@ from X-Forwarded-For (the nearest hop that is not itself a trusted proxy), its s
 X-Forwarded-Proto, and its public host from X-Forwarded-Host (for the CSRF origin check). From any
 other peer, and when the setting is off, those headers are removed before the app sees them: a client
 reaching the app port directly cannot pick the address its failed logins are counted under (login
-throttling per address) nor the origin its forms are checked against (finding 6 of issue 16).
+throttling per address) nor the origin its forms are checked against.
 """
 from __future__ import annotations
 

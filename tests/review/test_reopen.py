@@ -78,3 +78,45 @@ def test_a_sent_back_image_comes_first_with_the_note_and_its_relabel_reopens_the
     db.refresh(before)
     first = before
     assert first.label_class_id == s.cls("dent").id and first.superseded_by_id is not None  # history kept
+
+
+def test_a_conflict_sent_back_after_its_decision_settles_again_when_the_labeler_comes_round(db: Session) -> None:
+    from app.labeling.models import Assignment, AssignmentState
+
+    s = make_scene(db)
+    image = make_image(db, s.project, labels_wanted=3)
+    for labeler, name in zip(s.labelers[:2], ("dent", "pit"), strict=True):
+        on_new_annotation(db, make_annotation(db, image, labeler, s.cls(name)))
+    conflict = db.scalar(select(Conflict).where(Conflict.image_id == image.id,
+                                                Conflict.kind == "class_disagreement"))
+    assert conflict is not None
+    service.decide(db, project=s.project, conflict_id=conflict.id, reviewer=s.reviewer,
+                   data=DecisionIn(decision="edit", version=conflict.version, label_class_id=s.cls("pit").id,
+                                   boxes=[], reason="round: pit"))
+    db.flush()
+    doubter = s.labelers[2]
+    first = make_annotation(db, image, doubter, s.cls("dent"))
+    on_new_annotation(db, first)  # disagrees with the decision: open again
+    db.refresh(conflict)
+    assert conflict.state == ConflictState.open
+    service.decide(db, project=s.project, conflict_id=conflict.id, reviewer=s.reviewer,
+                   data=DecisionIn(decision="send_back", version=conflict.version, labeler_ids=[doubter.id],
+                                   reason="look again"))
+    db.flush()
+    db.refresh(conflict)
+    assert conflict.state == ConflictState.returned
+
+    first.superseded_by_id = first.id  # a relabel supersedes (the live-answer index allows one per labeler)
+    db.flush()
+    second = make_annotation(db, image, doubter, s.cls("pit"))  # comes round: agrees with the decision
+    first.superseded_by_id = second.id
+    for returned in db.scalars(select(Assignment).where(Assignment.image_id == image.id,
+                                                        Assignment.labeler_id == doubter.id,
+                                                        Assignment.state == AssignmentState.returned)):
+        returned.state = AssignmentState.done
+    db.flush()
+    on_new_annotation(db, second)
+    db.refresh(conflict)
+    assert conflict.state == ConflictState.resolved  # nothing newer than the decision disagrees with it
+    final = db.scalar(select(FinalLabel).where(FinalLabel.image_id == image.id))
+    assert (final.source, final.label_class_id) == ("review", s.cls("pit").id)

@@ -1,4 +1,4 @@
-"""Two uvicorn app processes and two `concord worker` processes on one Postgres (issue 10):
+"""Two uvicorn app processes and two `concord worker` processes on one Postgres:
 labelers spread over both app processes never share a single-label slot, every job runs exactly
 once, and a worker killed mid-job (SIGKILL) leads to one retry and one result."""
 from __future__ import annotations

@@ -32,7 +32,7 @@ ROUTE_ROLES: dict[str, str] = {
     "GET /docs": PUBLIC,
     "GET /docs/assets/{asset}": PUBLIC,  # the explorer's CSS and JS, from the swagger-ui-bundle-v2 package
     "GET /openapi.json": PUBLIC,  # the API description (no data); not an APIRoute, allowlisted in walk.py
-    # ---- identities and access (issue 3) ----------------------------------------------------------------
+    # ---- identities and access ----------------------------------------------------------------
     "GET /login": PUBLIC,
     "POST /login": PUBLIC,
     "POST /logout": USER,
@@ -87,7 +87,7 @@ ROUTE_ROLES: dict[str, str] = {
     "POST /api/v1/projects/{project_id}/defect-book/taxonomy/merge": ADMIN,
     "POST /api/v1/projects/{project_id}/defect-book/taxonomy/split": ADMIN,
     "POST /api/v1/projects/{project_id}/defect-book/versions/{version}/revert": ADMIN,
-    # ---- jobs (issue 10) ---------------------------------------------------------------------------------
+    # ---- jobs ---------------------------------------------------------------------------------
     "GET /api/v1/projects/{project_id}/jobs/{job_id}": INSPECTOR,
     "GET /api/v1/projects/{project_id}/jobs": INSPECTOR,
     "GET /projects/{project_id}/jobs/{job_id}": INSPECTOR,
@@ -95,7 +95,7 @@ ROUTE_ROLES: dict[str, str] = {
     # whoever started the job, or an admin (others who may see it get 403, the rest 404)
     "POST /api/v1/projects/{project_id}/jobs/{job_id}/cancel": INSPECTOR,
     "POST /projects/{project_id}/jobs/{job_id}/cancel": INSPECTOR,
-    # ---- images / labeling (issue 4) ---------------------------------------------------------------------
+    # ---- images / labeling ---------------------------------------------------------------------
     "GET /projects/{project_id}/images/{image_id}/file": INSPECTOR,
     "GET /projects/{project_id}/images/{image_id}/thumb": INSPECTOR,
     "POST /api/v1/projects/{project_id}/images": ADMIN,
@@ -130,7 +130,7 @@ ROUTE_ROLES: dict[str, str] = {
     "GET /api/v1/projects/{project_id}/model-voice": REVIEWER,
     "PUT /api/v1/projects/{project_id}/model-voice": ADMIN,
     "POST /projects/{project_id}/models/{run_id}/voice": ADMIN,
-    # ---- review (issue 6) --------------------------------------------------------------------------------
+    # ---- review --------------------------------------------------------------------------------
     "GET /projects/{project_id}/review": REVIEWER,
     "GET /projects/{project_id}/review/conflicts/{conflict_id}": REVIEWER,
     "POST /projects/{project_id}/review/conflicts/{conflict_id}/decide": REVIEWER,
@@ -146,7 +146,7 @@ ROUTE_ROLES: dict[str, str] = {
     "GET /projects/{project_id}/images/{image_id}": REVIEWER,
     "POST /projects/{project_id}/images/{image_id}/flag": REVIEWER,
     "POST /api/v1/projects/{project_id}/images/{image_id}/flag": REVIEWER,
-    # ---- datasets (issue 7) ------------------------------------------------------------------------------
+    # ---- datasets ------------------------------------------------------------------------------
     "GET /projects/{project_id}/datasets": ADMIN,
     "POST /projects/{project_id}/datasets": ADMIN,
     "GET /projects/{project_id}/datasets/diff": ADMIN,
@@ -167,7 +167,7 @@ ROUTE_ROLES: dict[str, str] = {
     "GET /api/v1/projects/{project_id}/datasets/{version_id}/exports/{format}/download": ADMIN,
     "POST /projects/{project_id}/answers/export": ADMIN,
     "POST /api/v1/projects/{project_id}/answers/export": ADMIN,
-    # ---- analysis (issue 8) ------------------------------------------------------------------------------
+    # ---- analysis ------------------------------------------------------------------------------
     "GET /projects/{project_id}/analysis": REVIEWER,
     "GET /projects/{project_id}/analysis/drift": REVIEWER,
     "POST /projects/{project_id}/analysis/drift/run": ADMIN,
@@ -215,7 +215,7 @@ ROUTE_ROLES: dict[str, str] = {
 # Optional: "METHOD /path" -> a body the route accepts (dict, or a function of the Fill context giving one).
 # Form routes get it form-encoded, JSON routes as JSON (decided from the route's declared body).
 SAMPLE_BODIES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
-    # images / labeling (issue 4): sample bodies (uploads need files, which the walker does not send)
+    # images / labeling: sample bodies (uploads need files, which the walker does not send)
     "POST /api/v1/projects/{project_id}/batches": {"name": "matrix"},
     "POST /api/v1/projects/{project_id}/assignments/next": {"exclude": []},
     "POST /api/v1/projects/{project_id}/assignments/previous": {"exclude": []},
@@ -233,7 +233,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     # models: capture requests
     "POST /api/v1/projects/{project_id}/models/capture-requests": {"slice": {"line": "L1"}, "wanted": 10},
     "POST /projects/{project_id}/models/{run_id}/voice": {"on": "false"},
-    # datasets (issue 7)
+    # datasets
     "POST /projects/{project_id}/datasets": {"name": "matrix", "exclude_ambiguous": "1", "train": "0.8", "val": "0.1",
                                              "test": "0.1"},
     "POST /api/v1/projects/{project_id}/datasets": {"name": "matrix"},
@@ -241,7 +241,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     "POST /api/v1/projects/{project_id}/datasets/{version_id}/exports": {"format": "csv", "wait": True},
     "POST /projects/{project_id}/answers/export": {"pseudonyms": "1"},
     "POST /api/v1/projects/{project_id}/answers/export": {"pseudonyms": True},
-    # review and the defect book (issue 6)
+    # review and the defect book
     "POST /projects/{project_id}/review/conflicts/{conflict_id}/decide": {"choice": "ambiguous", "version": "1"},
     "POST /projects/{project_id}/images/{image_id}/flag": {"note": "matrix"},
     "POST /api/v1/projects/{project_id}/images/{image_id}/flag": {"note": "matrix"},

@@ -1,4 +1,4 @@
-"""Every route not marked @public refuses an anonymous caller, and changes nothing (issue 3)."""
+"""Every route not marked @public refuses an anonymous caller, and changes nothing."""
 from __future__ import annotations
 
 import pytest
