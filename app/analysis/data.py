@@ -8,13 +8,13 @@ else the plurality of its live annotations (ties: the class that comes first), e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.analysis.models import ModelPrediction
+from app.analysis.slices import slice_value
 from app.consistency.metrics import majority
 from app.consistency.models import Conflict, ConflictKind, ConflictState, ImageConsensus
 from app.images.models import Image, UploadBatch
@@ -66,20 +66,13 @@ def dimensions(db: Session, project_id: int, images: list[Image]) -> dict[str, n
                 keys.append(str(key))
     dims: dict[str, np.ndarray] = {}
     for key in keys:
-        dims[key] = np.array([_text((image.meta or {}).get(key)) for image in images], dtype=object)
+        dims[key] = np.array([slice_value((image.meta or {}).get(key)) for image in images], dtype=object)
     batch_dim = BATCH_DIMENSION if BATCH_DIMENSION not in dims else "upload batch"
     dims[batch_dim] = np.array([names.get(image.batch_id) if image.batch_id else None for image in images],
                                dtype=object)
     dims[DATE_DIMENSION] = np.array([image.created_at.date().isoformat() if image.created_at else None
                                      for image in images], dtype=object)
     return dims
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, dict | list):
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def load_project_data(db: Session, project_id: int) -> ProjectData:

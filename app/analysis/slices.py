@@ -96,6 +96,14 @@ class SliceReport:
     class_names: list[str]
 
 
+def slice_value(value: object) -> str | None:
+    """An image metadata value as a slice value: trimmed text; None for nothing, a list or a mapping."""
+    if value is None or isinstance(value, dict | list):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
 def slice_key_name(key: SliceKey) -> str:
     return "/".join(v for _, v in key)
 

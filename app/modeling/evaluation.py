@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from app.analysis.slices import slice_value
 from app.training.metrics import Evaluation, Interval, evaluate
 
 MIN_SLICE = 10  # images: smaller slices' figures are noise
@@ -71,18 +72,11 @@ def slice_values(meta: Sequence[Mapping[str, Any]]) -> dict[str, list[str | None
         keys.extend(str(k) for k in row if str(k) not in keys and not str(k).startswith("_"))
     dims: dict[str, list[str | None]] = {}
     for key in keys:
-        values = [_text(row.get(key)) for row in meta]
+        values = [slice_value(row.get(key)) for row in meta]
         distinct = {v for v in values if v is not None}
         if 2 <= len(distinct) <= MAX_SLICE_VALUES:
             dims[key] = values
     return dims
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, dict | list):
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def _number(value: float) -> float | None:
